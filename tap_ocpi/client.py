@@ -1,0 +1,526 @@
+"""Talking OCPI: transport (headers, envelope, errors, retries, throttle) and the base stream.
+
+`OCPIClient` is the one transport of a run: every stream and the version negotiation share
+its session (keep-alive), its token form and its throttle. `OCPIStream` is the one base
+stream: it reads a module list window by window, page by page, and hands normalised objects
+to the SDK.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from urllib.parse import urlsplit
+
+import backoff
+import msgspec
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_ocpi import __version__
+from tap_ocpi.errors import OCPIError
+from tap_ocpi.normalize import BadRecord, normalizer
+from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, split_window
+from tap_ocpi.privacy import is_private
+from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_ocpi.auth import TokenAuth
+    from tap_ocpi.tap import TapOCPI
+    from tap_ocpi.versions import Platform
+
+# Configuration modules never carry routing headers (OCPI 2.2.1 §4.1.4).
+CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
+EPOCH = "1970-01-01T00:00:00Z"
+#: How often a window whose distinct keys fall short of X-Total-Count is re-read.
+REREAD_ROUNDS = 3
+_decode = msgspec.json.Decoder().decode
+
+
+class AuthRejectedError(OCPIError):
+    """The platform refused the token (HTTP 401/403, or an OCPI error on a first request)."""
+
+
+class OCPIStatusError(OCPIError):
+    """The platform answered with an OCPI error status (possibly inside HTTP 200)."""
+
+
+def utc_text(moment: datetime) -> str:
+    """Canonical OCPI timestamp: UTC, whole seconds, `Z` (bookmarks compare as strings)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp; no zone means UTC (OCPI)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), if any."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class Throttle:
+    """At most `rate` requests per second across all streams of a run (0 = unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+class OCPIClient:
+    """The transport of one run: session, token, OCPI headers, envelope checks, retries."""
+
+    def __init__(self, config: dict[str, Any], auth: TokenAuth, logger: Any) -> None:
+        self.config = config
+        self.auth = auth
+        self.logger = logger
+        self.version: str | None = None
+        self.session = requests.Session()
+        self.session.verify = config.get("ca_bundle") or True
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
+        self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
+        self.timeout = int(config.get("request_timeout") or 60)
+        self.max_tries = int(config.get("max_retries") or 5)
+        self.max_wait = float(config.get("retry_max_wait") or 60)
+
+    # -- requests -------------------------------------------------------------------------
+    def headers(self, module: str) -> dict[str, str]:
+        """OCPI headers for one request: tracing ids (2.2+), routing on functional modules."""
+        if self.version is None or self.version.startswith(("2.0", "2.1")):
+            return {}
+        headers = {"X-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": str(uuid.uuid4())}
+        if module not in CONFIGURATION_MODULES:
+            for header, key in (
+                ("OCPI-from-country-code", "from_country_code"),
+                ("OCPI-from-party-id", "from_party_id"),
+                ("OCPI-to-country-code", "to_country_code"),
+                ("OCPI-to-party-id", "to_party_id"),
+            ):
+                if self.config.get(key):
+                    headers[header] = str(self.config[key])
+        return headers
+
+    def retrying(self, func: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
+        """Retry transient failures with backoff, honouring Retry-After (capped)."""
+        return cast(
+            "Callable[..., requests.Response]",
+            backoff.on_exception(
+                self._wait_generator,
+                (
+                    RetriableAPIError,
+                    requests.exceptions.ConnectionError,
+                    requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError,
+                    ConnectionResetError,
+                ),
+                max_tries=self.max_tries,
+                jitter=None,
+                on_backoff=self._log_retry,
+            )(func),
+        )
+
+    def _wait_generator(self) -> Generator[float, Any, None]:
+        exc = yield 0.0  # primed by backoff with None
+        attempt = 0
+        while True:
+            attempt += 1
+            hinted = retry_after_seconds(getattr(exc, "response", None))
+            wait = hinted if hinted is not None else min(2.0 ** (attempt - 1) * 0.5, 8.0)
+            exc = yield min(wait, self.max_wait)
+
+    def _log_retry(self, details: Any) -> None:
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying in %.1f s after try %d: %s",
+            details.get("wait", 0.0),
+            details.get("tries", 0),
+            self.auth.redact(describe(exc)),
+        )
+
+    def send(self, url: str, module: str) -> requests.Response:
+        """One GET with headers, throttle and validation (no retries: wrap with `retrying`)."""
+        self.throttle.wait()
+        response = self.session.get(
+            url, headers=self.headers(module), auth=self.auth, timeout=self.timeout
+        )
+        self.validate(response)
+        return response
+
+    def get(self, url: str, module: str) -> Any:
+        """GET a single OCPI document and return its `data`, with token fallback."""
+        fetch = self.retrying(self.send)
+        try:
+            response = fetch(url, module)
+        except AuthRejectedError:
+            if not self.auth.can_fall_back:
+                raise
+            self.auth.fall_back()
+            response = fetch(url, module)
+        return envelope(response).get("data")
+
+    # -- responses ------------------------------------------------------------------------
+    def validate(self, response: requests.Response) -> None:
+        """Classify a response: retriable, auth, fatal, or a valid OCPI envelope (kept)."""
+        status, where = response.status_code, f"GET {_path(response.url)}"
+        if status in (401, 403):
+            raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(f"{where}: HTTP {status}", response)
+        if status >= 400:
+            raise OCPIError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
+        try:
+            body = _decode(response.content)
+        except msgspec.DecodeError as exc:
+            # Truncated or garbled bodies are usually transient (a proxy, a dropped stream).
+            raise RetriableAPIError(f"{where}: the response is not valid JSON", response) from exc
+        if not isinstance(body, dict) or "status_code" not in body:
+            raise OCPIError(f"{where}: HTTP {status}, but the body is not an OCPI response")
+        code = body.get("status_code")
+        if not isinstance(code, int) or not 1000 <= code < 2000:
+            self._status_error(where, code, response)
+        response._ocpi = body  # type: ignore[attr-defined]  # parsed once, read by parse
+
+    def _status_error(self, where: str, code: Any, response: requests.Response) -> None:
+        message = f"{where}: OCPI status {code} ({status_meaning(code)})"
+        if self.auth.can_fall_back:
+            raise AuthRejectedError(message)
+        if isinstance(code, int) and code >= 3000:
+            raise RetriableAPIError(message, response)
+        raise OCPIStatusError(message)
+
+
+def envelope(response: requests.Response) -> dict[str, Any]:
+    """The decoded OCPI envelope of a validated response."""
+    body = getattr(response, "_ocpi", None)
+    if body is None:
+        body = _decode(response.content)
+    return cast("dict[str, Any]", body)
+
+
+def describe(exc: BaseException | None) -> str:
+    """One line about a transport failure, without URLs' queries, bodies or tokens."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "the request timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS certificate verification failed"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "could not connect, or the connection was dropped"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the response was cut off"
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_STATUS_MEANINGS = {
+    1: "success",
+    2000: "generic client error",
+    2001: "invalid or missing parameters",
+    2002: "not enough information",
+    2003: "unknown location",
+    2004: "unknown token",
+    2: "client error",
+    3000: "generic server error",
+    3001: "unable to use the client's API",
+    3002: "unsupported version",
+    3003: "no matching endpoints",
+    3: "server error",
+    4000: "hub: generic error",
+    4001: "hub: unknown receiver",
+    4002: "hub: timeout on forwarded request",
+    4003: "hub: receiving party not connected",
+    4: "hub error",
+}
+
+
+def status_meaning(code: Any) -> str:
+    """Words for an OCPI status code (the server's own message is not shown: it may hold
+    personal data)."""
+    if not isinstance(code, int):
+        return "missing or not a number"
+    return _STATUS_MEANINGS.get(code) or _STATUS_MEANINGS.get(code // 1000, "unknown status")
+
+
+def ocpi_suffix(response: requests.Response) -> str:
+    """`, OCPI status N (meaning)` when an error body is an OCPI envelope, else ''."""
+    try:
+        body = _decode(response.content)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("status_code"), int):
+        code = body["status_code"]
+        return f", OCPI status {code} ({status_meaning(code)})"
+    return ""
+
+
+class OCPIStream(RESTStream[str]):
+    """The one base stream: an OCPI module list, read window by window, page by page."""
+
+    module: ClassVar[str]
+    #: Whether the list GET requires `date_from` (Sessions, in every version).
+    requires_date_from: ClassVar[bool] = False
+    replication_key = REPLICATION_KEY
+    # normalize.py already emits schema types; the SDK's generic walk would double the cost.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    url_base = ""  # module URLs come from the platform's version details
+    records_jsonpath = "$.data[*]"
+
+    def __init__(self, tap: TapOCPI, **kwargs: Any) -> None:
+        super().__init__(tap, schema=STREAM_SCHEMAS[self.name], **kwargs)
+        self.primary_keys = list(PRIMARY_KEYS[self.name])
+        self.ocpi_tap = tap
+        self.path = self.module  # names the endpoint in the SDK's request metrics
+        self.bad_records = 0
+        self._columns = frozenset(self.schema["properties"])
+        self._warned: set[str] = set()
+
+    # -- wiring to the shared transport ---------------------------------------------------
+    @property
+    def client(self) -> OCPIClient:
+        return self.ocpi_tap.client
+
+    @property
+    def platform(self) -> Platform:
+        return self.ocpi_tap.platform
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self.client.session
+
+    @property
+    def authenticator(self) -> TokenAuth:
+        return self.client.auth
+
+    @property
+    def timeout(self) -> int:
+        return self.client.timeout
+
+    def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return self.client.retrying(func)
+
+    def validate_response(self, response: requests.Response) -> None:
+        self.client.validate(response)
+
+    # -- the date window ------------------------------------------------------------------
+    def date_window(self, context: Context | None) -> dict[str, str]:
+        """`date_from` = later of start_date and (bookmark - lookback); `date_to` = run start
+        or end_date. Sessions always get a date_from (the spec requires it)."""
+        config = self.config
+        starts: list[str] = []
+        if config.get("start_date"):
+            starts.append(utc_text(parse_utc(str(config["start_date"]))))
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark:
+            lookback = timedelta(minutes=int(config.get("lookback_minutes") or 0))
+            starts.append(utc_text(parse_utc(str(bookmark)) - lookback))
+        window = {"date_to": self.ocpi_tap.window_end}
+        if starts:
+            window["date_from"] = max(starts)
+        elif self.requires_date_from:
+            window["date_from"] = EPOCH
+        return window
+
+    def get_replication_key_signpost(self, context: Context | None) -> str:
+        # Same text format as the records' last_updated, so the cap compares correctly.
+        return self.ocpi_tap.window_end
+
+    # -- reading ----------------------------------------------------------------------------
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Every object of the run's window, each key once, or a loud failure.
+
+        Offset paging over an order that changes between requests can skip objects, so the
+        distinct keys received are checked against `X-Total-Count`; on a shortfall the window
+        is re-read in narrower `last_updated` windows (only unseen keys are emitted).
+        """
+        module_url = self.platform.modules.get(self.module)
+        if module_url is None:
+            return
+        window = self.date_window(context)
+        seen, expected = KeySet(), None
+        for attempt in range(REREAD_ROUNDS + 1):
+            for part in split_window(window, 2**attempt if attempt else 1):
+                cursor = Cursor(module_url, part, int(self.config.get("page_size") or 1000))
+                yield from self._new_records(self.read_list(cursor, context), seen)
+                if attempt == 0:
+                    expected = cursor.first_total
+            if expected is None or len(seen) >= expected:
+                return
+            self.logger.warning(
+                "%s: only %d of %d objects arrived (the platform's order changed while "
+                "paging); re-reading in %d narrower windows",
+                self.name,
+                len(seen),
+                expected,
+                2 ** (attempt + 1),
+            )
+        raise OCPIError(
+            f"{self.name}: {expected - len(seen)} of {expected} objects are still missing after "
+            f"{REREAD_ROUNDS} re-reads; the bookmark was not moved, so the next run retries"
+        )
+
+    def _new_records(self, raws: Iterable[Any], seen: KeySet) -> Iterator[dict[str, Any]]:
+        normalize = normalizer(self.name, self.platform.version, self.platform.owner)
+        keys = self.primary_keys
+        for raw in raws:
+            try:
+                record = normalize(raw)
+            except BadRecord as exc:
+                self.report_bad_record(exc)
+                continue
+            if seen.add(tuple([record.get(k) for k in keys])):
+                yield from self.emit(record)
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict | None:
+        """Schema-stable, privacy-safe output: unknown top-level fields are dropped (the
+        table's columns do not change under you), then the privacy rules apply."""
+        extra = row.keys() - self._columns
+        if extra:
+            self._warn_extra(extra)
+            for key in extra:
+                del row[key]
+        return self._privacy(row, self.private_flag(row))
+
+    @cached_property
+    def _privacy(self) -> Callable[[dict[str, Any], bool], dict[str, Any]]:
+        return self.ocpi_tap.privacy.filter_for(self.name)
+
+    def private_flag(self, record: dict[str, Any]) -> bool:
+        """Whether the record describes a non-public place (decides address fields)."""
+        return is_private(self.name, record)
+
+    def _warn_extra(self, names: set[str]) -> None:
+        new = names - self._warned
+        if new:
+            self._warned |= new
+            self.logger.warning(
+                "%s: fields not in the schema are left out: %s", self.name, ", ".join(sorted(new))
+            )
+
+    def emit(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Hook for streams with children (locations); most streams yield the record."""
+        yield record
+
+    def report_bad_record(self, exc: BadRecord) -> None:
+        self.bad_records += 1
+        self.logger.error("%s: an object could not be read and was skipped: %s", self.name, exc)
+
+    def read_list(self, cursor: Cursor, context: Context | None) -> Iterator[dict[str, Any]]:
+        """Every raw object of one date window, fetching one page ahead of processing."""
+        self.logger.info(
+            "%s: reading %s from %s to %s",
+            self.name,
+            _path(cursor.module_url),
+            cursor.window.get("date_from", "the beginning"),
+            cursor.window["date_to"],
+        )
+        url: str | None = cursor.first_url()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-fetch") as pool:
+            pending: Future[requests.Response] | None = pool.submit(self.fetch, url, context)
+            while pending is not None:
+                try:
+                    response = pending.result()
+                except (RetriableAPIError, requests.RequestException, OCPIStatusError) as exc:
+                    if not cursor.followed_link:
+                        raise
+                    # A broken next link: page by offset from here, same window.
+                    self.logger.warning(
+                        "%s: the next link failed (%s); continuing by offset",
+                        self.name,
+                        describe(exc),
+                    )
+                    url = cursor.after_failed_link()
+                    pending = pool.submit(self.fetch, url, context)
+                    continue
+                data = envelope(response).get("data") or []
+                if not isinstance(data, list):
+                    raise OCPIError(f"GET {_path(response.url)}: `data` is not a list")
+                page = Page(
+                    url=response.url,
+                    received=len(data),
+                    link=next_link(_link_values(response), response.url),
+                    total=_int_header(response, "X-Total-Count"),
+                    limit=_int_header(response, "X-Limit"),
+                )
+                url = cursor.advance(page)
+                pending = pool.submit(self.fetch, url, context) if url else None
+                self._log_page(cursor)
+                yield from data
+
+    def fetch(self, url: str, context: Context | None) -> requests.Response:
+        """One page with retries and the token fallback."""
+        request = self.build_prepared_request(
+            method="GET", url=url, headers=self.client.headers(self.module)
+        )
+        decorated = self.request_decorator(self._request)
+        try:
+            return cast("requests.Response", decorated(request, context))
+        except AuthRejectedError:
+            if not self.client.auth.can_fall_back:
+                raise
+            self.client.auth.fall_back()
+            request = self.build_prepared_request(
+                method="GET", url=url, headers=self.client.headers(self.module)
+            )
+            return cast("requests.Response", decorated(request, context))
+
+    def _request(self, prepared_request: requests.PreparedRequest, context: Any) -> Any:
+        self.client.throttle.wait()
+        response = super()._request(prepared_request, context)
+        self.client.auth.prove()
+        return response
+
+    def _log_page(self, cursor: Cursor) -> None:
+        if cursor.total is not None:
+            self.logger.info("%s: %d of %d read", self.name, cursor.position, cursor.total)
+        else:
+            self.logger.info("%s: %d read", self.name, cursor.position)
+
+
+def _link_values(response: requests.Response) -> list[str]:
+    value = response.headers.get("Link")
+    return [value] if value else []
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None

@@ -1,0 +1,242 @@
+"""The tap: settings, the stream list, startup checks, and the command line entry point."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import Any
+
+import requests
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+from tap_ocpi.auth import TokenAuth
+from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
+from tap_ocpi.errors import OCPIError
+from tap_ocpi.privacy import PrivacyPolicy
+from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.versions import Platform, negotiate
+
+_PATHS = th.ObjectType(additional_properties=th.ArrayType(th.StringType()))
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "versions_url",
+        th.URIType(),
+        required=True,
+        title="Versions URL",
+        description="The platform's OCPI versions endpoint (a version-details URL works too).",
+    ),
+    th.Property(
+        "token",
+        th.StringType(),
+        secret=True,
+        title="Credentials token",
+        description="The OCPI credentials token as issued (not encoded). Leave empty for "
+        "open-data endpoints: then no Authorization header is sent.",
+    ),
+    th.Property(
+        "token_encoding",
+        th.StringType(),
+        default="auto",
+        allowed_values=["auto", "base64", "plain"],
+        description="How the token goes into `Authorization: Token …`. auto: plain for 2.1.1, "
+        "Base64 for 2.2+, and on rejection the other form once, kept for the whole run.",
+    ),
+    th.Property(
+        "ocpi_version",
+        th.StringType(),
+        allowed_values=["2.1.1", "2.2", "2.2.1", "2.3.0"],
+        description="Pin an OCPI version. Default: the highest both sides support.",
+    ),
+    th.Property(
+        "from_country_code",
+        th.StringType(),
+        description="Our country code (OCPI-from-country-code header, 2.2+ functional modules).",
+    ),
+    th.Property(
+        "from_party_id", th.StringType(), description="Our party id (OCPI-from-party-id header)."
+    ),
+    th.Property(
+        "to_country_code",
+        th.StringType(),
+        description="Country code of the addressed "
+        "party (OCPI-to-country-code; hubs). For 2.1.1 also the owner of the objects.",
+    ),
+    th.Property(
+        "to_party_id",
+        th.StringType(),
+        description="Party id of the addressed party "
+        "(OCPI-to-party-id; hubs). For 2.1.1 also the owner of the objects.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType(),
+        description="Earliest `last_updated` to extract. Saved state wins when it is later.",
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType(),
+        description="Optional upper bound (exclusive) "
+        "on `last_updated`; default: the run's start time.",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType(),
+        default=1000,
+        description="`limit` sent on the "
+        "first request of each list (servers may cap it; X-Limit is respected).",
+    ),
+    th.Property(
+        "lookback_minutes",
+        th.IntegerType(),
+        default=15,
+        description="How far before "
+        "the bookmark the next run starts, for late or clock-skewed updates.",
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType(),
+        default=60,
+        description="Seconds per request (connect and read).",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(),
+        default=5,
+        description="Tries per request "
+        "for 5xx, 429, timeouts, dropped connections and invalid JSON.",
+    ),
+    th.Property(
+        "retry_max_wait",
+        th.IntegerType(),
+        default=60,
+        description="Cap in seconds on one wait between tries (also caps Retry-After).",
+    ),
+    th.Property(
+        "max_requests_per_second",
+        th.NumberType(),
+        default=0,
+        description="Throttle for all requests of a run; 0 means unlimited.",
+    ),
+    th.Property(
+        "skip_bad_records",
+        th.BooleanType(),
+        default=False,
+        description="Finish with "
+        "exit status 0 although some objects could not be read (they are still "
+        "reported by stream and key).",
+    ),
+    th.Property(
+        "ca_bundle",
+        th.StringType(),
+        description="Path to a CA bundle for platforms "
+        "with a private certificate authority. Certificates are always verified.",
+    ),
+    th.Property(
+        "privacy_pass",
+        _PATHS,
+        description="Allow-list: stream name → field paths "
+        "(dotted, arrays ignored) to pass unblanked; `.` passes the whole record.",
+    ),
+    th.Property(
+        "privacy_hash",
+        _PATHS,
+        description="Stream name → field paths to pseudonymise "
+        "with HMAC-SHA256 instead of blanking.",
+    ),
+    th.Property(
+        "privacy_salt",
+        th.StringType(),
+        secret=True,
+        description="Key for "
+        "pseudonymisation; needed when any field is hashed (tokens.uid is by default).",
+    ),
+).to_dict()
+
+
+class TapOCPI(Tap):
+    """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
+
+    name = "tap-ocpi"
+    config_jsonschema = SETTINGS
+    message_writer_class = MsgSpecWriter
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        end = self.config.get("end_date")
+        now = datetime.now(timezone.utc)
+        #: `date_to` of every list this run, and the cap of every bookmark.
+        self.window_end = utc_text(min(parse_utc(str(end)), now) if end else now)
+
+    def discover_streams(self) -> list[OCPIStream]:
+        return [stream_type(self) for stream_type in STREAM_TYPES]
+
+    @cached_property
+    def privacy(self) -> PrivacyPolicy:
+        return PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS)
+
+    @cached_property
+    def client(self) -> OCPIClient:
+        auth = TokenAuth(self.config.get("token"), str(self.config.get("token_encoding", "auto")))
+        return OCPIClient(dict(self.config), auth, self.logger)
+
+    @cached_property
+    def platform(self) -> Platform:
+        platform = negotiate(self.client, dict(self.config))
+        self.logger.info(
+            "Connected: OCPI %s, modules offered: %s",
+            platform.wire_version,
+            ", ".join(sorted(platform.modules)),
+        )
+        return platform
+
+    def selected_stream_names(self) -> list[str]:
+        return [name for name, stream in self.streams.items() if stream.selected]
+
+    def sync_all(self) -> None:
+        """Check everything that can be checked before the first record, then sync."""
+        selected = self.selected_stream_names()
+        PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
+        platform = self.platform
+        for name in selected:
+            module = self.streams[name].module  # type: ignore[attr-defined]
+            if module not in platform.modules:
+                self.logger.warning(
+                    "%s: skipped, the platform does not offer the %s module", name, module
+                )
+        super().sync_all()
+        self._fail_on_bad_records()
+
+    def _fail_on_bad_records(self) -> None:
+        bad = {
+            name: stream.bad_records
+            for name, stream in self.streams.items()
+            if isinstance(stream, OCPIStream) and stream.bad_records
+        }
+        if bad and not self.config.get("skip_bad_records"):
+            counts = ", ".join(f"{name}: {count}" for name, count in bad.items())
+            raise OCPIError(
+                f"some objects could not be read ({counts}); see the log, or set "
+                f"skip_bad_records to accept"
+            )
+
+
+def main() -> None:
+    """Console entry point: the SDK's command line, with one-line errors for user mistakes."""
+    try:
+        TapOCPI.cli()
+    except (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
+        sys.stderr.write(f"tap-ocpi: error: {_one_line(exc)}\n")
+        sys.exit(1)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = describe(exc)
+    if isinstance(exc, (requests.RequestException, RetriableAPIError)):
+        text = f"giving up after retries: {text}"
+    return text.replace("\n", " ")
