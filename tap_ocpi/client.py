@@ -67,6 +67,11 @@ def parse_utc(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _setting(config: dict[str, Any], key: str, default: float) -> Any:
+    value = config.get(key)
+    return default if value is None else value
+
+
 def _path(url: str) -> str:
     return urlsplit(url).path or "/"
 
@@ -117,9 +122,9 @@ class OCPIClient:
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
         self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
-        self.timeout = int(config.get("request_timeout") or 60)
-        self.max_tries = int(config.get("max_retries") or 5)
-        self.max_wait = float(config.get("retry_max_wait") or 60)
+        self.timeout = int(_setting(config, "request_timeout", 60))
+        self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
+        self.max_wait = float(_setting(config, "retry_max_wait", 60))
 
     # -- requests -------------------------------------------------------------------------
     def headers(self, module: str) -> dict[str, str]:
@@ -155,6 +160,7 @@ class OCPIClient:
                 max_tries=self.max_tries,
                 jitter=None,
                 on_backoff=self._log_retry,
+                logger=None,  # our own retry line is enough, and is redacted
             )(func),
         )
 
@@ -207,6 +213,10 @@ class OCPIClient:
             raise RetriableAPIError(f"{where}: HTTP {status}", response)
         if status >= 400:
             raise OCPIError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
+        content_type = response.headers.get("Content-Type", "json").lower()
+        if "json" not in content_type:
+            kind = content_type.split(";")[0].strip()
+            raise OCPIError(f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response")
         try:
             body = _decode(response.content)
         except msgspec.DecodeError as exc:
@@ -335,6 +345,10 @@ class OCPIStream(RESTStream[str]):
     def timeout(self) -> int:
         return self.client.timeout
 
+    @property
+    def user_agent(self) -> str:
+        return str(self.client.session.headers["User-Agent"])
+
     def request_decorator(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return self.client.retrying(func)
 
@@ -384,6 +398,7 @@ class OCPIStream(RESTStream[str]):
                 if attempt == 0:
                     expected = cursor.first_total
             if expected is None or len(seen) >= expected:
+                self._mark_complete(context)
                 return
             self.logger.warning(
                 "%s: only %d of %d objects arrived (the platform's order changed while "
@@ -397,6 +412,19 @@ class OCPIStream(RESTStream[str]):
             f"{self.name}: {expected - len(seen)} of {expected} objects are still missing after "
             f"{REREAD_ROUNDS} re-reads; the bookmark was not moved, so the next run retries"
         )
+
+    def _mark_complete(self, context: Context | None) -> None:
+        """The window was read completely: the next run starts at its end (minus lookback).
+
+        OCPI's `date_from` is inclusive and `date_to` exclusive, so consecutive windows
+        neither overlap nor leave a gap; a bookmark at the highest `last_updated` seen would
+        re-read that boundary object every run. The SDK caps the bookmark at the signpost
+        (the same window end) and promotes it only when the stream ends.
+        """
+        if self.selected:
+            self._increment_stream_state(
+                {REPLICATION_KEY: self.ocpi_tap.window_end}, context=context
+            )
 
     def _new_records(self, raws: Iterable[Any], seen: KeySet) -> Iterator[dict[str, Any]]:
         normalize = normalizer(self.name, self.platform.version, self.platform.owner)

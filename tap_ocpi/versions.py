@@ -43,6 +43,7 @@ def negotiate(client: OCPIClient, config: dict[str, Any]) -> Platform:
         details, wire = document, str(document.get("version", ""))
     else:
         wire, details_url = choose_version(document, config.get("ocpi_version"))
+        client.version = wire  # the details request already carries 2.2+ tracing headers
         details = client.get(details_url, "versions")
     if wire not in SHAPES:
         raise OCPIError(

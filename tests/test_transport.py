@@ -138,7 +138,7 @@ def test_ocpi_error_inside_http_200_names_the_status(requests_mock: rm.Mocker) -
 def test_non_ocpi_body_is_a_clear_error(requests_mock: rm.Mocker) -> None:
     requests_mock.get(VERSIONS, text="<html>Welcome</html>", headers={"Content-Type": "text/html"})
     client = make_client(mode="base64")
-    with pytest.raises(OCPIError, match=r"GET /ocpi/versions: HTTP 200, but the body is not an"):
+    with pytest.raises(OCPIError, match=r"GET /ocpi/versions: HTTP 200, but the body is text/html, not an OCPI"):
         client.get(VERSIONS, "versions")
 
 

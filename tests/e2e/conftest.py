@@ -1,0 +1,10 @@
+"""Fixtures of the Meltano end-to-end tests; they live in meltano_e2e.py with the helpers."""
+
+from meltano_e2e import (  # noqa: F401 - re-exported fixtures
+    meltano,
+    meltano_installed,
+    pg_database,
+    pg_server,
+    pg_system_database,
+    platform,
+)

@@ -1,0 +1,420 @@
+"""Helpers and fixtures for the Meltano end-to-end tests (conftest.py re-exports the fixtures): the test platform, a sandboxed Meltano, throwaway
+PostgreSQL databases, and readers for what the loaders wrote.
+
+Isolation: every test gets its own Meltano system directory (``MELTANO_SYS_DIR_ROOT`` in a temp
+dir, holding its own SQLite system database, run and log folders) whose ``extractors`` and
+``loaders`` folders are symlinks to the plugins `make meltano` installed in the repository's
+``.meltano/``. HOME and the XDG folders point into the temp dir; the caller's ``TAP_OCPI_*``,
+``TARGET_*`` and ``MELTANO_*`` variables are dropped. Nothing is written outside the temp dir.
+
+The plugins must be installed first (``make meltano``; ``make test`` does it). Outside CI a
+missing Meltano or PostgreSQL skips these tests with the command to run; in CI it fails them.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tap_ocpi.client import parse_utc, utc_text
+from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform, PlatformConfig
+from tap_ocpi.schemas import PRIMARY_KEYS, STREAM_SCHEMAS
+
+REPO = Path(__file__).resolve().parents[2]
+MELTANO_BIN = REPO / ".venv-meltano" / "bin" / "meltano"
+PLUGINS = REPO / ".meltano"
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
+PG_SCHEMA = "ocpi"  # default_target_schema in meltano.yml
+SALT = "e2e-meltano-salt-0123456789"
+STREAMS = tuple(PRIMARY_KEYS)
+# A fixed clock in the past: every generated last_updated is before the tap's run start.
+PLATFORM_NOW = "2025-06-01T00:00:00Z"
+SMALL = {"seed": 11, "locations": 25, "sessions": 300, "tariffs": 6, "tokens": 40, "clients": 4}
+ADVANCE = {"new_sessions": 7, "updated_sessions": 5, "updated_locations": 2, "minutes": 90}
+RUN_TIMEOUT = 600
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip (locally) or fail (in CI) when a prerequisite is missing."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+# --- the test platform ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def platform() -> Iterator[MockPlatform]:
+    """A small platform of its own for each test (tests move its data)."""
+    with MockPlatform(PlatformConfig(now=PLATFORM_NOW, **SMALL)) as running:
+        yield running
+
+
+def served_version(platform: MockPlatform) -> str:
+    """The version the tap negotiates: the highest one the platform offers."""
+    return max(platform.config.versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def _key(record: dict[str, Any], stream: str) -> tuple[Any, ...]:
+    return tuple(record.get(k) for k in PRIMARY_KEYS[stream])
+
+
+def expected_keys(
+    platform: MockPlatform, date_from: dict[str, str] | None = None
+) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Primary keys the tap must emit per stream, from the platform's own view.
+
+    ``date_from``: per-stream lower bound of the window (the incremental run's); the children
+    (evses, connectors) follow their locations. Tokens are compared without ``uid``, which the
+    tap pseudonymises.
+    """
+    version = served_version(platform)
+    date_from = date_from or {}
+    out: dict[str, Counter[tuple[Any, ...]]] = {s: Counter() for s in STREAMS}
+    for module in ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"):
+        if module not in MODULES_BY_VERSION[version]:
+            continue
+        for obj in platform.expected(module, version, date_from=date_from.get(module)):
+            if module == "tokens":
+                out["tokens"][(obj["country_code"], obj["party_id"], obj["type"])] += 1
+                continue
+            out[module][_key(obj, module)] += 1
+            if module != "locations":
+                continue
+            for evse in obj.get("evses") or []:
+                loc = (obj["country_code"], obj["party_id"], obj["id"])
+                out["evses"][(*loc, evse["uid"])] += 1
+                for connector in evse.get("connectors") or []:
+                    out["connectors"][(*loc, evse["uid"], connector["id"])] += 1
+    return out
+
+
+def output_keys(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Counter[tuple[Any, ...]]]:
+    out: dict[str, Counter[tuple[Any, ...]]] = {s: Counter() for s in STREAMS}
+    for stream, records in rows.items():
+        for record in records:
+            if stream == "tokens":
+                out[stream][(record["country_code"], record["party_id"], record["type"])] += 1
+            else:
+                out[stream][_key(record, stream)] += 1
+    return out
+
+
+def incremental_windows(state: dict[str, Any], lookback_minutes: int = 15) -> dict[str, str]:
+    """date_from per module that the next run asks for: bookmark - lookback."""
+    out = {}
+    for stream, entry in state.get("bookmarks", {}).items():
+        value = entry.get("replication_key_value")
+        if value and stream not in ("evses", "connectors"):
+            moment = parse_utc(value) - timedelta(minutes=lookback_minutes)
+            out[stream] = utc_text(moment)
+    return out
+
+
+# --- Meltano in a sandbox -------------------------------------------------------------------
+
+
+@dataclass
+class MeltanoResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def check(self) -> MeltanoResult:
+        assert self.returncode == 0, (
+            f"meltano {' '.join(self.args)} exited {self.returncode} after {self.seconds:.1f}s\n"
+            f"--- stdout (tail)\n{self.stdout[-3000:]}\n--- stderr (tail)\n{self.stderr[-6000:]}"
+        )
+        return self
+
+
+@dataclass
+class Meltano:
+    """`meltano` of .venv-meltano, run in the repository's project with a private sys dir."""
+
+    root: Path
+    env: dict[str, str]
+    results: list[MeltanoResult] = field(default_factory=list)
+
+    @property
+    def output(self) -> Path:
+        return Path(self.env["OCPI_TEST_OUTPUT_DIR"])
+
+    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> MeltanoResult:
+        result = self.start(*args, env=env).wait()
+        return result.check() if check else result
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> RunningMeltano:
+        command = [str(MELTANO_BIN), "--environment=test", *args]
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return RunningMeltano(self, list(args), process, time.monotonic())
+
+    def state(self, state_id: str) -> dict[str, Any]:
+        """`meltano state get` without the `singer_state` wrapper ({} when there is none)."""
+        result = self.run("state", "get", state_id)
+        text = result.stdout.strip()
+        if not text:
+            return {}
+        return json.loads(text).get("singer_state", {})
+
+    def state_ids(self) -> list[str]:
+        return [line.strip() for line in self.run("state", "list").stdout.splitlines() if line]
+
+
+@dataclass
+class RunningMeltano:
+    meltano: Meltano
+    args: list[str]
+    process: subprocess.Popen[str]
+    started: float
+
+    def wait(self) -> MeltanoResult:
+        try:
+            stdout, stderr = self.process.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            stdout, stderr = self.process.communicate()
+        result = MeltanoResult(
+            self.args, self.process.returncode, stdout, stderr, time.monotonic() - self.started
+        )
+        self.meltano.results.append(result)
+        return result
+
+
+@pytest.fixture(scope="session")
+def meltano_installed() -> Path:
+    need(MELTANO_BIN.exists(), f"Meltano is not installed: run `make meltano` ({MELTANO_BIN})")
+    for plugin in (
+        "extractors/tap-ocpi/venv/bin/tap-ocpi",
+        "loaders/target-csv/venv/bin/target-csv",
+        "loaders/target-jsonl/venv/bin/target-jsonl",
+        "loaders/target-postgres/venv/bin/target-postgres",
+    ):
+        need((PLUGINS / plugin).exists(), f"plugin missing: .meltano/{plugin}; run `make meltano`")
+    return MELTANO_BIN
+
+
+def sandbox_env(tmp: Path, platform: MockPlatform | None, **extra: str) -> dict[str, str]:
+    """The environment of every meltano call: the caller's, minus anything that configures
+    the tap, the loaders or Meltano, plus a private HOME and Meltano sys dir."""
+    dropped = ("TAP_OCPI", "TARGET_", "MELTANO_", "OCPI_", "PG", "SINGER_", "LOGLEVEL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    home = tmp / "home"
+    sys_dir = tmp / "meltano-sys"
+    for folder in (home, sys_dir, tmp / "out"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        link = sys_dir / kind
+        if not link.exists():
+            link.symlink_to(PLUGINS / kind, target_is_directory=True)
+    env.update(
+        {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
+            "MELTANO_SYS_DIR_ROOT": str(sys_dir),
+            "MELTANO_DATABASE_URI": f"sqlite:///{sys_dir / 'meltano.db'}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_DISABLE_TRACKING": "true",
+            "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+            "MELTANO_AUTO_INSTALL": "false",
+            "MELTANO_CLI_LOG_FORMAT": "plain",
+            "OCPI_TEST_PRIVACY_SALT": SALT,
+            "OCPI_TEST_OUTPUT_DIR": str(tmp / "out"),
+            "TARGET_POSTGRES_PASSWORD": "trust-auth-ignores-this",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    if platform is not None:
+        env["OCPI_TEST_VERSIONS_URL"] = platform.versions_url
+        env["OCPI_TEST_TOKEN"] = platform.token
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def meltano(meltano_installed: Path, tmp_path: Path, platform: MockPlatform) -> Meltano:
+    return Meltano(tmp_path, sandbox_env(tmp_path, platform))
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute("select 1")
+    except psycopg.OperationalError as exc:
+        need(False, f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc}); "
+             "run `bash scripts/ensure_postgres.sh`")
+    return PG_DSN
+
+
+@dataclass
+class PgDatabase:
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        return PG_DSN.replace("dbname=postgres", f"dbname={self.name}")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.dsn) as conn:
+            return list(conn.execute(sql, params or None).fetchall())
+
+    def execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def columns(self, table: str) -> dict[str, str]:
+        rows = self.query(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            PG_SCHEMA,
+            table,
+        )
+        return dict(rows)  # type: ignore[arg-type]
+
+    def tables(self) -> set[str]:
+        rows = self.query(
+            "select table_name from information_schema.tables where table_schema = %s", PG_SCHEMA
+        )
+        return {r[0] for r in rows}
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
+            return list(conn.execute(f'select * from {PG_SCHEMA}."{table}"').fetchall())
+
+
+def _new_database() -> Iterator[PgDatabase]:
+    import psycopg
+
+    name = f"tap_ocpi_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        yield PgDatabase(name)
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def pg_database(pg_server: str) -> Iterator[PgDatabase]:
+    """A throwaway database, dropped after the test."""
+    yield from _new_database()
+
+
+@pytest.fixture
+def pg_system_database(pg_server: str) -> Iterator[PgDatabase]:
+    """A second throwaway database, for Meltano's system database."""
+    yield from _new_database()
+
+
+# --- reading what the loaders wrote ---------------------------------------------------------
+
+
+def read_jsonl(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Records per stream from target-jsonl's `<stream>-<timestamp>.jsonl` files."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        stream = path.name.rsplit("-", 1)[0] if "-" in path.stem else path.stem
+        with path.open(encoding="utf-8") as handle:
+            out.setdefault(stream, []).extend(json.loads(line) for line in handle if line.strip())
+    return out
+
+
+def read_csv(folder: Path) -> dict[str, list[dict[str, str]]]:
+    """Rows per stream from target-csv's `<stream>.csv` files."""
+    out: dict[str, list[dict[str, str]]] = {}
+    csv.field_size_limit(sys.maxsize)
+    for path in sorted(folder.glob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            out[path.stem] = list(csv.DictReader(handle))
+    return out
+
+
+def csv_value(text: str) -> Any:
+    """target-csv writes nested values as Python reprs; read them back."""
+    if text and text[0] in "[{":
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+    return text
+
+
+def leaves(value: Any) -> Iterable[str]:
+    """Every scalar inside a value, as text (for the personal-data leak checks)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from leaves(item)
+    elif isinstance(value, str):
+        parsed = csv_value(value)
+        if parsed is not value and not isinstance(parsed, str):
+            yield from leaves(parsed)
+        else:
+            yield value
+    elif value is not None:
+        yield str(value)
+
+
+def schema_of(stream: str) -> dict[str, Any]:
+    return STREAM_SCHEMAS[stream]
+
+
+def blank_columns(stream: str) -> list[str]:
+    """Top-level columns the default privacy rules always emit as null for this stream."""
+    from tap_ocpi.privacy import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS
+
+    opened = {
+        path.split(".")[0]
+        for table in (SAFE_FIELDS, PUBLIC_PLACE_FIELDS, DEFAULT_HASH_FIELDS)
+        for path in table.get(stream, {})
+    }
+    return sorted(set(schema_of(stream)["properties"]) - opened)

@@ -1,0 +1,90 @@
+"""Measure how fast ocpi-mock-platform serves session pages (run by hand, not by pytest).
+
+    .venv/bin/python tests/mock_platform/measure_throughput.py --sessions 100000 --rounds 3
+
+The platform runs as its own process (as a tap would meet it), the client is `requests`
+without parsing the JSON: the raw-fetch floor from measuring.md. Round 1 is cold
+(records are generated and cached), later rounds are repeated reads. Reports pages/s,
+records/s and the server's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def crawl(session: requests.Session, url: str, auth: str) -> tuple[int, int, float]:
+    """Follow Link headers through every page; returns (pages, records, seconds)."""
+    pages = records = 0
+    t0 = time.perf_counter()
+    next_url: str | None = url
+    while next_url:
+        r = session.get(next_url, headers={"Authorization": auth})
+        r.raise_for_status()
+        pages += 1
+        body = r.content
+        # Counting commas between records would need parsing; the count header is exact.
+        records += min(int(r.headers["X-Limit"]), int(r.headers["X-Total-Count"]) - (
+            pages - 1) * int(r.headers["X-Limit"]))
+        del body
+        next_url = r.links.get("next", {}).get("url")
+    return pages, records, time.perf_counter() - t0
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--page-size", type=int, default=1000)
+    ap.add_argument("--version", default="2.2.1")
+    ap.add_argument("--cache-mb", type=int, default=512)
+    args = ap.parse_args()
+    cmd = [sys.executable, "-m", "tap_ocpi.mock_platform", "--sessions", str(args.sessions),
+           "--page-cap", str(args.page_size), "--cache-mb", str(args.cache_mb)]
+    t_start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        print(f"startup: {time.perf_counter() - t_start:.2f} s, "
+              f"rss {peak_rss_mb(proc.pid):.0f} MB")
+        token = info["token"]
+        auth = f"Token {token if args.version == '2.1.1' else base64.b64encode(token.encode()).decode()}"
+        url = (info["versions_url"].rsplit("/", 1)[0] + f"/{args.version}/sessions"
+               f"?date_from=2000-01-01T00:00:00Z&limit={args.page_size}")
+        warm: list[float] = []
+        with requests.Session() as s:
+            for n in range(1, args.rounds + 1):
+                pages, records, secs = crawl(s, url, auth)
+                label = "cold" if n == 1 else "warm"
+                print(f"round {n} ({label}): {pages} pages, {records} records in {secs:.2f} s"
+                      f" = {pages / secs:.0f} pages/s, {records / secs:,.0f} records/s;"
+                      f" server peak rss {peak_rss_mb(proc.pid):.0f} MB")
+                if n > 1:
+                    warm.append(records / secs)
+        if warm:
+            print(f"warm median: {statistics.median(warm):,.0f} records/s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
