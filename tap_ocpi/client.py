@@ -28,7 +28,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_ocpi import __version__
 from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import BadRecord, normalizer
+from tap_ocpi.normalize import BadRecord, format_timestamp, normalizer, parse_timestamp
 from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, split_window
 from tap_ocpi.privacy import is_private
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
@@ -57,14 +57,16 @@ class OCPIStatusError(OCPIError):
 
 
 def utc_text(moment: datetime) -> str:
-    """Canonical OCPI timestamp: UTC, whole seconds, `Z` (bookmarks compare as strings)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Canonical bookmark form: UTC, whole seconds, `Z` (bookmarks compare as strings)."""
+    return format_timestamp(moment, fraction=False)
 
 
-def parse_utc(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp; no zone means UTC (OCPI)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def parse_utc(text: str, what: str = "timestamp") -> datetime:
+    """Parse a configured or saved timestamp leniently (no zone = UTC); one-line error."""
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise OCPIError(f"{what} is not a date-time")
+    return moment
 
 
 def _setting(config: dict[str, Any], key: str, default: float) -> Any:
@@ -145,7 +147,7 @@ class OCPIClient:
 
     def retrying(self, func: Callable[..., requests.Response]) -> Callable[..., requests.Response]:
         """Retry transient failures with backoff, honouring Retry-After (capped)."""
-        return cast(
+        return cast(  # type: ignore[redundant-cast]  # backoff is untyped on some versions
             "Callable[..., requests.Response]",
             backoff.on_exception(
                 self._wait_generator,
@@ -362,11 +364,11 @@ class OCPIStream(RESTStream[str]):
         config = self.config
         starts: list[str] = []
         if config.get("start_date"):
-            starts.append(utc_text(parse_utc(str(config["start_date"]))))
+            starts.append(utc_text(parse_utc(str(config["start_date"]), "start_date")))
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark:
             lookback = timedelta(minutes=int(config.get("lookback_minutes") or 0))
-            starts.append(utc_text(parse_utc(str(bookmark)) - lookback))
+            starts.append(utc_text(parse_utc(str(bookmark), "the saved bookmark") - lookback))
         window = {"date_to": self.ocpi_tap.window_end}
         if starts:
             window["date_from"] = max(starts)
@@ -374,7 +376,7 @@ class OCPIStream(RESTStream[str]):
             window["date_from"] = EPOCH
         return window
 
-    def get_replication_key_signpost(self, context: Context | None) -> str:
+    def get_replication_key_signpost(self, context: Context | None = None) -> str:
         # Same text format as the records' last_updated, so the cap compares correctly.
         return self.ocpi_tap.window_end
 
@@ -408,8 +410,9 @@ class OCPIStream(RESTStream[str]):
                 expected,
                 2 ** (attempt + 1),
             )
+        missing = (expected or 0) - len(seen)
         raise OCPIError(
-            f"{self.name}: {expected - len(seen)} of {expected} objects are still missing after "
+            f"{self.name}: {missing} of {expected} objects are still missing after "
             f"{REREAD_ROUNDS} re-reads; the bookmark was not moved, so the next run retries"
         )
 
@@ -481,9 +484,11 @@ class OCPIStream(RESTStream[str]):
             cursor.window.get("date_from", "the beginning"),
             cursor.window["date_to"],
         )
-        url: str | None = cursor.first_url()
+        url: str | None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-fetch") as pool:
-            pending: Future[requests.Response] | None = pool.submit(self.fetch, url, context)
+            pending: Future[requests.Response] | None = pool.submit(
+                self.fetch, cursor.first_url(), context
+            )
             while pending is not None:
                 try:
                     response = pending.result()

@@ -12,11 +12,12 @@ import re
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import pairwise
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tap_ocpi.errors import OCPIError
+from tap_ocpi.normalize import format_timestamp, parse_timestamp
 
 # RFC 8288 link-values: `<uri>` then `;name=value` parameters, values possibly quoted (and
 # quoted values may hold commas), so each link's parameters run up to the next `<uri>`.
@@ -40,6 +41,17 @@ def next_link(headers: Iterable[str], request_url: str) -> str | None:
     return None
 
 
+def _parse(text: str) -> datetime:
+    moment = parse_timestamp(text)
+    if moment is None:  # windows are built by the tap itself, always canonical
+        raise ValueError(text)
+    return moment
+
+
+def _text(moment: datetime) -> str:
+    return format_timestamp(moment, fraction=False)
+
+
 def split_window(window: dict[str, str], parts: int) -> list[dict[str, str]]:
     """Cut a [date_from, date_to) window into `parts` adjacent windows of equal length."""
     if parts <= 1:
@@ -53,14 +65,6 @@ def split_window(window: dict[str, str], parts: int) -> list[dict[str, str]]:
         for a, b in pairwise(edges)
         if _text(a) < _text(b)
     ]
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def same_origin(url: str, base: str) -> bool:

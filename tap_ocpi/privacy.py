@@ -293,11 +293,14 @@ _MAX_SCHEMA_DEPTH = 32  # guards against recursive $refs
 
 
 def _shape(schema: Any, root: Mapping[str, Any], depth: int = 0) -> _Shape:
-    if depth > _MAX_SCHEMA_DEPTH or not isinstance(schema, Mapping):
-        return _Leaf(opaque=not isinstance(schema, Mapping) and schema is not False)
-    branches = [_deref(schema, root)]
+    if not isinstance(schema, Mapping):
+        return _Leaf(opaque=schema is not False)  # the `true` schema allows anything
+    if depth > _MAX_SCHEMA_DEPTH:
+        return _Leaf(opaque=False)  # nothing below this depth can pass, except by "."
+    base = _deref(schema, root)
+    branches = [base]
     for combiner in ("allOf", "anyOf", "oneOf"):
-        branches += [_deref(b, root) for b in schema.get(combiner) or () if isinstance(b, Mapping)]
+        branches += [_deref(b, root) for b in base.get(combiner) or () if isinstance(b, Mapping)]
     shape: _Shape | None = None
     for branch in branches:
         shape = _merge(shape, _branch_shape(branch, root, depth))
@@ -583,10 +586,6 @@ def _pass_scalar(value: Any) -> Any:
     return None if isinstance(value, Mapping) else value
 
 
-def _pass_any(value: Any) -> Any:
-    return value
-
-
 def _json_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -627,7 +626,7 @@ def _build(rule: _Rule, pseudonym: Transform) -> Transform:
     if rule.kind is _OBJECT:
         return _build_object(rule, pseudonym)
     if rule.kind is _PASS:
-        return _pass_any if rule.opaque else _pass_scalar
+        return _verbatim if rule.opaque else _pass_scalar
     return {_BLANK: _blank, _VERBATIM: _verbatim, _HASH: pseudonym}[rule.kind]
 
 
@@ -714,7 +713,8 @@ class PrivacyPolicy:
         ``selected_streams`` it also checks that a salt is set when any of those streams
         pseudonymises a field, so the tap stops before extracting; without it that check
         waits for ``filter_for``. ``safe``, ``public`` and ``default_hash`` replace the
-        built-in tables (tests, other schemas).
+        built-in tables (tests, other schemas); ``primary_keys`` names the fields a record
+        that cannot be filtered keeps (see ``filter_for``).
         """
         shapes = {name: _shape(schema, schema) for name, schema in schemas.items()}
         user_pass = _read_setting(config, "privacy_pass", shapes)
@@ -872,9 +872,9 @@ _CONSTRAINTS = (
 def _schema_for(schema: Any, rules: list[_Rule], root: Mapping[str, Any]) -> Any:
     if not isinstance(schema, Mapping):
         return schema
-    out = dict(schema)
+    out = dict(_deref(schema, root))
     if any(rule.kind is _HASH for rule in rules):
-        return _as_pseudonym(_deref(schema, root), root)
+        return _as_pseudonym(out, root)
     objects = [rule for rule in rules if rule.kind is _OBJECT]
     if isinstance(out.get("items"), Mapping):  # arrays are transparent to rules
         out["items"] = _schema_for(out["items"], rules, root)
@@ -915,7 +915,7 @@ _DOC_END = "<!-- END privacy tables -->"
 def safe_fields_markdown(schemas: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The README tables: per stream, what passes (and why), what is pseudonymised.
 
-    With ``schemas`` each table is followed by the fields blanked by default.
+    With ``schemas`` each table is followed by the fields that are always null by default.
     """
     streams = list(schemas) if schemas else list(SAFE_FIELDS)
     policy = PrivacyPolicy.from_config({}, schemas) if schemas else None

@@ -171,7 +171,7 @@ class TapOCPI(Tap):
         end = self.config.get("end_date")
         now = datetime.now(timezone.utc)
         #: `date_to` of every list this run, and the cap of every bookmark.
-        self.window_end = utc_text(min(parse_utc(str(end)), now) if end else now)
+        self.window_end = utc_text(min(parse_utc(str(end), "end_date"), now) if end else now)
 
     def discover_streams(self) -> list[OCPIStream]:
         return [stream_type(self) for stream_type in STREAM_TYPES]
@@ -198,7 +198,7 @@ class TapOCPI(Tap):
     def selected_stream_names(self) -> list[str]:
         return [name for name, stream in self.streams.items() if stream.selected]
 
-    def sync_all(self) -> None:
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no pre-sync hook
         """Check everything that can be checked before the first record, then sync."""
         selected = self.selected_stream_names()
         PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths

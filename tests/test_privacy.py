@@ -237,7 +237,13 @@ def test_bad_settings_are_one_line_errors(setting: str) -> None:
 
 
 def test_empty_settings_pass_nothing_extra() -> None:
-    for config in ({}, {"privacy_pass": None}, {"privacy_pass": {}}, {"privacy_pass": {"toy": []}}):
+    configs: list[dict[str, Any]] = [
+        {},
+        {"privacy_pass": None},
+        {"privacy_pass": {}},
+        {"privacy_pass": {"toy": []}},
+    ]
+    for config in configs:
         assert run(toy_policy(config), toy_record())["kwh"] is None
 
 
@@ -459,7 +465,7 @@ def test_public_cdr_keeps_cdr_location_but_not_the_driver() -> None:
     assert out["tariffs"] == cdr["tariffs"]
 
 
-# --- the OCPI defaults on spec examples ------------------------------------------------------------
+# --- the OCPI defaults on spec examples -------------------------------------------------------
 
 
 def test_session_defaults_on_the_spec_example() -> None:
@@ -565,7 +571,7 @@ def test_a_record_that_cannot_be_filtered_is_emitted_blank_and_logged_without_va
     assert "driver-secret" not in caplog.text
 
 
-# --- the tables -------------------------------------------------------------------------------------
+# --- the tables ---------------------------------------------------------------------------------
 
 
 def test_every_stream_has_a_safe_list_with_one_line_reasons() -> None:
@@ -573,7 +579,9 @@ def test_every_stream_has_a_safe_list_with_one_line_reasons() -> None:
     for table in (SAFE_FIELDS, PUBLIC_PLACE_FIELDS, DEFAULT_HASH_FIELDS):
         for stream, fields in table.items():
             for path, why in fields.items():
-                assert why.strip() and "\n" not in why and "|" not in why, (stream, path)
+                assert why.strip(), (stream, path)
+                assert "\n" not in why, (stream, path)
+                assert "|" not in why, (stream, path)
 
 
 def test_every_built_in_path_names_a_schema_field() -> None:

@@ -41,10 +41,12 @@ PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout
 PG_SCHEMA = "ocpi"  # default_target_schema in meltano.yml
 SALT = "e2e-meltano-salt-0123456789"
 STREAMS = tuple(PRIMARY_KEYS)
-# A fixed clock in the past: every generated last_updated is before the tap's run start.
-PLATFORM_NOW = "2025-06-01T00:00:00Z"
+# The platform's clock is the real one: its history ends when it starts, and advance() stamps
+# changes with the current time, after the bookmark of the run before (the tap's bookmark is
+# the end of the window it read completely, i.e. that run's start).
+PLATFORM_NOW = "wall"
 SMALL = {"seed": 11, "locations": 25, "sessions": 300, "tariffs": 6, "tokens": 40, "clients": 4}
-ADVANCE = {"new_sessions": 7, "updated_sessions": 5, "updated_locations": 2, "minutes": 90}
+ADVANCE = {"new_sessions": 7, "updated_sessions": 5, "updated_locations": 2, "minutes": 0}
 RUN_TIMEOUT = 600
 
 
