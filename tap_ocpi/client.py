@@ -9,15 +9,16 @@ to the SDK.
 from __future__ import annotations
 
 import email.utils
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import backoff
 import msgspec
@@ -29,7 +30,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_ocpi import __version__
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.normalize import BadRecord, format_timestamp, normalizer, parse_timestamp
-from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, split_window
+from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, same_origin, split_window
 from tap_ocpi.privacy import is_private
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 
@@ -45,6 +46,10 @@ CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
 EPOCH = "1970-01-01T00:00:00Z"
 #: How often a window whose distinct keys fall short of X-Total-Count is re-read.
 REREAD_ROUNDS = 3
+#: Where the SDK keeps a run's unpromoted bookmark candidates (singer_sdk.helpers._state).
+PROGRESS_MARKERS = "progress_markers"
+#: OCPI statuses that mean "try again later": server errors, and a hub's forwarding timeout.
+_TRANSIENT_STATUS = frozenset({4002})
 _decode = msgspec.json.Decoder().decode
 
 
@@ -92,6 +97,35 @@ def retry_after_seconds(response: requests.Response | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def redirect_allowed(source: str, target: str) -> bool:
+    """Whether a redirect stays with the platform: same scheme, host and port, or the same
+    host upgraded from http to https (requests keeps the Authorization header only then)."""
+    if same_origin(target, source):
+        return True
+    a, b = urlsplit(source), urlsplit(target)
+    return a.scheme == "http" and b.scheme == "https" and a.hostname == b.hostname
+
+
+class PlatformSession(requests.Session):
+    """A session that follows redirects only within the platform's own host.
+
+    requests already drops the Authorization header when a redirect changes host, but the
+    request would still go there, and the other host's answer (a login page, a 401) would be
+    misread as the platform's. Stop instead, saying where the redirect pointed.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None and not redirect_allowed(resp.url, urljoin(resp.url, target)):
+            resp.close()
+            host = urlsplit(urljoin(resp.url, target)).netloc or "?"
+            raise OCPIError(
+                f"GET {_path(resp.url)}: HTTP {resp.status_code} redirects to another host "
+                f"({host}); not followed, so the token and the request stay with the platform"
+            )
+        return target
+
+
 class Throttle:
     """At most `rate` requests per second across all streams of a run (0 = unlimited)."""
 
@@ -119,8 +153,14 @@ class OCPIClient:
         self.auth = auth
         self.logger = logger
         self.version: str | None = None
-        self.session = requests.Session()
-        self.session.verify = config.get("ca_bundle") or True
+        self.session = PlatformSession()
+        # Certificates are always verified; ca_bundle only adds a private CA (no way to turn
+        # verification off). A missing bundle would otherwise surface as an OSError on the
+        # first request, after negotiation had started.
+        bundle = config.get("ca_bundle")
+        if bundle and not os.path.exists(str(bundle)):
+            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
+        self.session.verify = str(bundle) if bundle else True
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
         self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
@@ -160,6 +200,8 @@ class OCPIClient:
                     ConnectionResetError,
                 ),
                 max_tries=self.max_tries,
+                # A certificate that does not verify will not verify on the next try either.
+                giveup=lambda exc: isinstance(exc, requests.exceptions.SSLError),
                 jitter=None,
                 on_backoff=self._log_retry,
                 logger=None,  # our own retry line is enough, and is redacted
@@ -233,10 +275,12 @@ class OCPIClient:
 
     def _status_error(self, where: str, code: Any, response: requests.Response) -> None:
         message = f"{where}: OCPI status {code} ({status_meaning(code)})"
+        # A server error says nothing about the token: retry it even while the token form is
+        # unproven, or one 3000 on a first page would switch to the wrong form for the run.
+        if isinstance(code, int) and (3000 <= code < 4000 or code in _TRANSIENT_STATUS):
+            raise RetriableAPIError(message, response)
         if self.auth.can_fall_back:
             raise AuthRejectedError(message)
-        if isinstance(code, int) and code >= 3000:
-            raise RetriableAPIError(message, response)
         raise OCPIStatusError(message)
 
 
@@ -322,7 +366,10 @@ class OCPIStream(RESTStream[str]):
         self.primary_keys = list(PRIMARY_KEYS[self.name])
         self.ocpi_tap = tap
         self.path = self.module  # names the endpoint in the SDK's request metrics
+        #: Distinct objects that could not be read this run (reported by key, never values).
         self.bad_records = 0
+        #: Why this run's read of the stream is incomplete (objects still missing), if it is.
+        self.incomplete: str | None = None
         self._columns = frozenset(self.schema["properties"])
         self._warned: set[str] = set()
 
@@ -386,7 +433,9 @@ class OCPIStream(RESTStream[str]):
 
         Offset paging over an order that changes between requests can skip objects, so the
         distinct keys received are checked against `X-Total-Count`; on a shortfall the window
-        is re-read in narrower `last_updated` windows (only unseen keys are emitted).
+        is re-read in narrower `last_updated` windows (only unseen keys are emitted). A
+        window that stays short, or holds objects that cannot be read, keeps the stream's
+        saved bookmark; the tap then fails at the end of the run (other streams finish).
         """
         module_url = self.platform.modules.get(self.module)
         if module_url is None:
@@ -400,8 +449,14 @@ class OCPIStream(RESTStream[str]):
                 if attempt == 0:
                     expected = cursor.first_total
             if expected is None or len(seen) >= expected:
-                self._mark_complete(context)
-                return
+                break
+            if attempt == REREAD_ROUNDS:
+                self.incomplete = (
+                    f"{expected - len(seen)} of {expected} objects still missing after "
+                    f"{REREAD_ROUNDS} re-reads"
+                )
+                self.logger.error("%s: %s", self.name, self.incomplete)
+                break
             self.logger.warning(
                 "%s: only %d of %d objects arrived (the platform's order changed while "
                 "paging); re-reading in %d narrower windows",
@@ -410,11 +465,10 @@ class OCPIStream(RESTStream[str]):
                 expected,
                 2 ** (attempt + 1),
             )
-        missing = (expected or 0) - len(seen)
-        raise OCPIError(
-            f"{self.name}: {missing} of {expected} objects are still missing after "
-            f"{REREAD_ROUNDS} re-reads; the bookmark was not moved, so the next run retries"
-        )
+        if self.incomplete or (self.bad_records and not self.config.get("skip_bad_records")):
+            self._hold_bookmark(context)
+        else:
+            self._mark_complete(context)
 
     def _mark_complete(self, context: Context | None) -> None:
         """The window was read completely: the next run starts at its end (minus lookback).
@@ -429,6 +483,17 @@ class OCPIStream(RESTStream[str]):
                 {REPLICATION_KEY: self.ocpi_tap.window_end}, context=context
             )
 
+    def _hold_bookmark(self, context: Context | None) -> None:
+        """The window was not read completely: keep the saved bookmark, so the next run reads
+        the window again. The SDK promotes this run's progress markers (the highest
+        `last_updated` emitted) when the stream ends; dropping them leaves nothing to promote,
+        and the tap fails the run afterwards (`TapOCPI.fail_on_incomplete_streams`)."""
+        self.get_context_state(context).pop(PROGRESS_MARKERS, None)
+        self.logger.warning(
+            "%s: the bookmark stays where it was, so the next run reads this window again",
+            self.name,
+        )
+
     def _new_records(self, raws: Iterable[Any], seen: KeySet) -> Iterator[dict[str, Any]]:
         normalize = normalizer(self.name, self.platform.version, self.platform.owner)
         keys = self.primary_keys
@@ -436,7 +501,9 @@ class OCPIStream(RESTStream[str]):
             try:
                 record = normalize(raw)
             except BadRecord as exc:
-                self.report_bad_record(exc)
+                # Counted as seen (the platform did send it), reported once per object.
+                if seen.add(_raw_key(raw, keys)):
+                    self.report_bad_record(exc, raw)
                 continue
             if seen.add(tuple([record.get(k) for k in keys])):
                 yield from self.emit(record)
@@ -471,9 +538,19 @@ class OCPIStream(RESTStream[str]):
         """Hook for streams with children (locations); most streams yield the record."""
         yield record
 
-    def report_bad_record(self, exc: BadRecord) -> None:
+    def report_bad_record(self, exc: BadRecord, raw: Any) -> None:
+        """Log stream, key and reason of an unreadable object: never its values. The key is
+        shown as it would be emitted (personal key parts such as tokens.uid pseudonymised)."""
         self.bad_records += 1
-        self.logger.error("%s: an object could not be read and was skipped: %s", self.name, exc)
+        key = dict(zip(self.primary_keys, _raw_key(raw, self.primary_keys), strict=True))
+        if any(isinstance(v, str) and v.startswith(_UNREADABLE) for v in key.values()):
+            shown = "key not readable"
+        else:
+            safe = self._privacy(dict(key), True)
+            shown = ", ".join(f"{k}={safe.get(k)}" for k in self.primary_keys)
+        self.logger.error(
+            "%s: an object could not be read and was skipped (%s): %s", self.name, shown, exc
+        )
 
     def read_list(self, cursor: Cursor, context: Context | None) -> Iterator[dict[str, Any]]:
         """Every raw object of one date window, fetching one page ahead of processing."""
@@ -492,8 +569,10 @@ class OCPIStream(RESTStream[str]):
             while pending is not None:
                 try:
                     response = pending.result()
-                except (RetriableAPIError, requests.RequestException, OCPIStatusError) as exc:
-                    if not cursor.followed_link:
+                except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
+                    # A rejected token is not the link's fault; anything else about a
+                    # followed link (5xx after retries, 4xx, a redirect away) is.
+                    if not cursor.followed_link or isinstance(exc, AuthRejectedError):
                         raise
                     # A broken next link: page by offset from here, same window.
                     self.logger.warning(
@@ -547,6 +626,20 @@ class OCPIStream(RESTStream[str]):
             self.logger.info("%s: %d of %d read", self.name, cursor.position, cursor.total)
         else:
             self.logger.info("%s: %d read", self.name, cursor.position)
+
+
+_UNREADABLE = "\x00unreadable:"
+
+
+def _raw_key(raw: Any, keys: Sequence[str]) -> tuple[Any, ...]:
+    """The key of an object that could not be normalised, for counting and reporting: its
+    key fields when they are plain strings or numbers, else a digest of the whole object (so
+    a re-read does not count or report it twice). The digest is never shown."""
+    values = [raw.get(k) for k in keys] if isinstance(raw, dict) else [None]
+    if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
+        return tuple(str(v)[:200] for v in values)
+    digest = hash(msgspec.json.encode(raw))
+    return tuple(f"{_UNREADABLE}{digest}" for _ in keys)
 
 
 def _link_values(response: requests.Response) -> list[str]:

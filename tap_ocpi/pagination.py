@@ -29,7 +29,9 @@ def next_link(headers: Iterable[str], request_url: str) -> str | None:
     """Return the absolute `rel=next` URL among Link header values, or None.
 
     Matches rel case-insensitively, quoted or not, among several relation types and several
-    links; a relative reference is resolved against the request URL.
+    links; a relative reference is resolved against the request URL. A target that is not a
+    URL at all (an unclosed IPv6 bracket, a bad port) counts as no link: the caller then
+    pages by offset if X-Total-Count says there is more.
     """
     for header in headers:
         targets = list(_TARGET_RE.finditer(header))
@@ -37,8 +39,17 @@ def next_link(headers: Iterable[str], request_url: str) -> str | None:
             end = targets[i + 1].start() if i + 1 < len(targets) else len(header)
             for name, value in _PARAM_RE.findall(header[match.end() : end]):
                 if name.lower() == "rel" and "next" in value.strip('"').lower().split():
-                    return urljoin(request_url, match.group(1).strip())
+                    return _absolute(request_url, match.group(1).strip())
     return None
+
+
+def _absolute(base: str, target: str) -> str | None:
+    try:
+        url = urljoin(base, target)
+        urlsplit(url).port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    return url
 
 
 def _parse(text: str) -> datetime:

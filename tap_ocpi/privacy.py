@@ -252,20 +252,20 @@ MIN_SALT_LENGTH = 16
 def is_private(stream: str, record: Mapping[str, Any]) -> bool:
     """Whether a top-level record describes a non-public place (its address fields blank).
 
-    Locations: ``publish`` is not true (absent counts as published: 2.1.1 has no flag) or
-    ``parking_type`` is ``ON_DRIVEWAY``. CDRs: ``home_charging_compensation`` is not
-    explicitly false (2.1.1 and 2.2 cannot say, so their CDR addresses blank). EVSEs and
-    connectors take their location's flag from the stream layer; asked directly they answer
-    True, because a child record alone cannot tell. Other streams have no place context.
+    When the record cannot say, it is private: the address of a home must not leak because a
+    platform speaks an old OCPI version. Locations: ``publish`` is not true (2.1.1 has no
+    flag, and serves home chargers like any other) or ``parking_type`` is ``ON_DRIVEWAY``.
+    CDRs: ``home_charging_compensation`` is not explicitly false (2.1.1 and 2.2 have no such
+    flag). EVSEs and connectors take their location's flag from the stream layer; asked
+    directly they answer True, because a child record alone cannot tell. Other streams have
+    no place context.
     """
     if not isinstance(record, Mapping):
         return True
     if stream == "locations":
-        publish = record.get("publish")
-        if publish is not None and publish is not True:  # false, or a flag we cannot read
-            return True
         parking = record.get("parking_type")
-        return isinstance(parking, str) and parking.upper() == "ON_DRIVEWAY"
+        driveway = isinstance(parking, str) and parking.upper() == "ON_DRIVEWAY"
+        return record.get("publish") is not True or driveway
     if stream == "cdrs":
         return record.get("home_charging_compensation") is not False
     return stream in _PLACE_CHILDREN

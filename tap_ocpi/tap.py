@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
 from datetime import datetime, timezone
 from functools import cached_property
+from types import FrameType
 from typing import Any
 
 import requests
@@ -210,20 +214,55 @@ class TapOCPI(Tap):
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
         super().sync_all()
-        self._fail_on_bad_records()
+        self.fail_on_incomplete_streams()
 
-    def _fail_on_bad_records(self) -> None:
-        bad = {
-            name: stream.bad_records
-            for name, stream in self.streams.items()
-            if isinstance(stream, OCPIStream) and stream.bad_records
-        }
-        if bad and not self.config.get("skip_bad_records"):
-            counts = ", ".join(f"{name}: {count}" for name, count in bad.items())
+    def fail_on_incomplete_streams(self) -> None:
+        """After every stream ran: fail the run when one was not read completely.
+
+        Such a stream kept its previous bookmark (`OCPIStream._hold_bookmark`), so nothing
+        is lost; the non-zero exit says the export is partial. Unreadable objects are
+        accepted with skip_bad_records (they were reported by stream and key).
+        """
+        problems, skippable = [], False
+        for name, stream in self.streams.items():
+            if not isinstance(stream, OCPIStream):
+                continue
+            if stream.incomplete:
+                problems.append(f"{name}: {stream.incomplete}")
+            if stream.bad_records and not self.config.get("skip_bad_records"):
+                problems.append(f"{name}: {stream.bad_records} unreadable (see the log)")
+                skippable = True
+        if problems:
+            hint = "; set skip_bad_records to accept unreadable objects" if skippable else ""
             raise OCPIError(
-                f"some objects could not be read ({counts}); see the log, or set "
-                f"skip_bad_records to accept"
+                f"not every object was read, so these streams kept their bookmark: "
+                f"{'; '.join(problems)}{hint}"
             )
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.
+
+        The SDK writes the state and exits 0, so an interrupted export looks complete. The
+        state is safe to resume from: a stream's bookmark moves only when it was read to
+        the end, so the one being read keeps its old bookmark. `os._exit` because a page
+        fetch may be in flight on the prefetch thread, and a normal exit would wait for it
+        (up to request_timeout x max_retries).
+        """
+        code = 128 + signum
+        try:
+            self._state_writer.write_state(self.state)
+        finally:
+            name = signal.Signals(signum).name
+            self.logger.error(
+                "Interrupted by %s: the state written last is safe to resume from; "
+                "exiting with status %d",
+                name,
+                code,
+            )
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            logging.shutdown()
+            os._exit(code)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """normalize.py: every spec example maps onto the one shape; timestamps; coercion; errors.
 
-The spec examples in /work/shared/ocpi-examples are used unchanged (CC BY-ND): fragments
+The spec examples in shared/ocpi-examples are used unchanged (CC BY-ND): fragments
 (an EVSE PUT body, Hours, EnergyMix, DisplayText) are embedded in memory into the same
 version's Location example, never edited.
 """
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from spec_examples import EXAMPLES
 
 from tap_ocpi import normalize as normalize_module
 from tap_ocpi.normalize import (
@@ -36,7 +37,6 @@ from tap_ocpi.normalize import (
 )
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 
-EXAMPLES = Path("/work/shared/ocpi-examples")
 VERSIONS = ("2.1.1", "2.2.1", "2.3.0")
 OWNER = ("BE", "BEC")  # the platform's party, needed for 2.1.1 objects
 

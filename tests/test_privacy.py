@@ -24,7 +24,8 @@ from tap_ocpi.privacy import (
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 
 SALT = "0123456789abcdef-test-salt"
-EXAMPLES = Path("/work/shared/ocpi-examples")
+from spec_examples import EXAMPLES  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # --- a small schema of our own: the engine must not depend on the OCPI schemas ---------------
@@ -348,8 +349,9 @@ def test_blank_salt_counts_as_missing() -> None:
     ("record", "private"),
     [
         ({"publish": True}, False),
-        ({}, False),  # 2.1.1: no flag, published
-        ({"publish": None, "parking_type": "ON_STREET"}, False),
+        ({"publish": True, "parking_type": "ON_STREET"}, False),
+        ({}, True),  # 2.1.1: no flag, and home chargers are served like any other
+        ({"publish": None, "parking_type": "ON_STREET"}, True),
         ({"publish": False}, True),
         ({"publish": "false"}, True),  # a flag we cannot read is not "published"
         ({"publish": True, "parking_type": "ON_DRIVEWAY"}, True),

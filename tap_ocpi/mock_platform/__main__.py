@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="enable a fault mode (repeatable); see docs/mock-platform.md")
     p.add_argument("--cache-mb", type=int, default=d.cache_mb,
                    help="memory budget for serialized records")
+    p.add_argument("--prewarm", default="",
+                   help="comma-separated versions to pre-render into the cache after start")
     return p
 
 
@@ -55,6 +57,7 @@ def config_from_args(argv: list[str] | None = None) -> PlatformConfig:
         tokens=args.tokens, clients=args.clients, page_cap=args.page_cap,
         span_days=args.span_days, now=args.now, faults=parse_fault_args(args.fault),
         cache_mb=args.cache_mb,
+        prewarm=tuple(v.strip() for v in args.prewarm.split(",") if v.strip()),
     )
 
 

@@ -28,6 +28,8 @@ class PlatformConfig:
     default keeps runs byte-identical; ``"wall"`` uses the current time instead, and then
     ``advance(minutes=0)`` stamps changes with the wall clock (what a tap whose bookmark is
     its own run start needs to see them).
+    prewarm: versions whose records are rendered into the cache by a background thread
+    after start (benchmarks then measure serving, not generation; see /admin/stats).
     token_encoding: ``auto`` accepts the plain token on 2.1.1 and Base64 on 2.2+ (both on
     the versions endpoint), ``plain``/``base64`` only that form, ``both`` either form.
     """
@@ -48,10 +50,11 @@ class PlatformConfig:
     now: str = DEFAULT_NOW
     faults: Mapping[str, Any] = field(default_factory=dict)
     cache_mb: int = 512
+    prewarm: tuple[str, ...] = ()
     request_log_size: int = 10_000
 
     def __post_init__(self) -> None:
-        unknown = [v for v in self.versions if v not in VERSIONS]
+        unknown = [v for v in (*self.versions, *self.prewarm) if v not in VERSIONS]
         if unknown or not self.versions:
             raise ValueError(f"versions must be a non-empty subset of {', '.join(VERSIONS)}")
         if self.token_encoding not in TOKEN_ENCODINGS:

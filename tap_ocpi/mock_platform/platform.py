@@ -32,6 +32,7 @@ class MockPlatform:
         self.app = OcpiApp(self.config, self.store)
         self._server: PlatformServer | None = None
         self._thread: threading.Thread | None = None
+        self._stop_prewarm = threading.Event()
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -45,12 +46,16 @@ class MockPlatform:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={
             "poll_interval": 0.05}, name=f"ocpi-mock-platform:{port}", daemon=True)
         self._thread.start()
+        if self.config.prewarm:
+            threading.Thread(target=self.store.prewarm, args=(self.config.prewarm,
+                             self._stop_prewarm), name="ocpi-mock-prewarm", daemon=True).start()
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stop_prewarm.set()
         server.shutdown()
         server.close_connections()
         server.server_close()

@@ -168,10 +168,18 @@ class OcpiApp:
     # ---- OCPI responses ----------------------------------------------------------------
 
     def _envelope(self, data: bytes | None, code: int = 1000, message: str = "Success") -> bytes:
-        head = b'{"data":' + data + b"," if data is not None else b"{"
-        return (head + b'"status_code":' + str(code).encode() + b',"status_message":'
+        return self._envelope_parts([data] if data is not None else None, code, message)
+
+    def _envelope_parts(self, data: list[bytes] | None, code: int = 1000,
+                        message: str = "Success") -> bytes:
+        """The envelope around pre-serialized `data` parts, joined with a single copy
+        (pages are a megabyte; repeated concatenation would copy them many times)."""
+        tail = (b'"status_code":' + str(code).encode() + b',"status_message":'
                 + _encode(message) + b',"timestamp":"' + self.store.timestamp().encode()
                 + b'"}')
+        if data is None:
+            return b"{" + tail
+        return b"".join([b'{"data":', *data, b",", tail])
 
     def _error(self, status: int, code: int, message: str, echo: tuple[tuple[str, str], ...],
                extra: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -272,8 +280,7 @@ class OcpiApp:
                 headers.append(("Link", link))
         if f.latency_ms:
             time.sleep(f.latency_ms / 1000)
-        data = b"[" + b",".join(records) + b"]"
-        return Response(200, self._envelope(data), tuple(headers))
+        return Response(200, self._envelope_parts(_array_parts(records)), tuple(headers))
 
     def _maybe_shift(self, module: str, date_from: float | None, date_to: float | None,
                      offset: int) -> None:
@@ -341,6 +348,16 @@ class OcpiApp:
             raise ValueError(f"unknown advance fields: {', '.join(sorted(unknown))}")
         ints = {k: int(payload.get(k, 0)) for k in known - {"minutes"}}
         return self.store.advance(minutes=float(payload.get("minutes", 0)), **ints)
+
+
+def _array_parts(chunks: list[bytes]) -> list[bytes]:
+    """["[", c1, ",", c2, ..., "]"]: a JSON array of serialized chunks, not yet joined."""
+    if not chunks:
+        return [b"[]"]
+    parts = [b","] * (2 * len(chunks) + 1)
+    parts[0], parts[-1] = b"[", b"]"
+    parts[1::2] = chunks
+    return parts
 
 
 def _json(status: int, data: Any) -> Response:

@@ -139,6 +139,8 @@ class Store:
         self.fmt: Formatter = fmt_z
         self.advances = 0
         self.moves = 0
+        self.prewarm_state = "off"
+        self.prewarmed = 0
 
     # ---- time --------------------------------------------------------------------------
 
@@ -165,12 +167,18 @@ class Store:
         return slot if slot is not None else self.world.cdr_slot(k)
 
     def evse_state(self, i: int) -> dict[int, tuple[str, int]]:
-        """(status, last_updated) of the EVSEs that /admin/advance changed."""
+        """(status, last_updated) of the EVSEs that /admin/advance changed: each change
+        gives one EVSE the next status of a cycle that differs from its current one."""
         state: dict[int, tuple[str, int]] = {}
-        n = len(self.world.location(i).evses)
+        evses = self.world.location(i).evses
+        cycle = render.EVSE_STATUS_CYCLE
         for rev, t in enumerate(self.loc_changes.get(i, ())):
-            e = key(self.world.seed, _EVSE_CHANGE, i, rev) % n
-            state[e] = (render.EVSE_STATUS_CYCLE[(i + rev) % len(render.EVSE_STATUS_CYCLE)], t)
+            e = key(self.world.seed, _EVSE_CHANGE, i, rev) % len(evses)
+            current = state[e][0] if e in state else evses[e].status
+            start = (i + rev) % len(cycle)
+            status = next(s for n in range(len(cycle))
+                          if (s := cycle[(start + n) % len(cycle)]) != current)
+            state[e] = (status, t)
         return state
 
     def obj(self, module: str, version: str, i: int) -> dict[str, Any]:
@@ -316,7 +324,22 @@ class Store:
                 "advances": self.advances,
                 "unstable_moves": self.moves,
                 "cache_bytes": {"raw": self.cache.raw_used, "compressed": self.cache.block_used},
+                "prewarm": {"state": self.prewarm_state, "records": self.prewarmed},
             }
+
+    def prewarm(self, versions: tuple[str, ...], stop: threading.Event) -> None:
+        """Render every record of `versions` into the cache, a page at a time so that
+        requests get the lock in between; stops early when the cache is full."""
+        self.prewarm_state = "running"
+        for version in versions:
+            for module in MODULES_BY_VERSION[version]:
+                offset = 0
+                while not stop.is_set() and offset < self.timelines[module].total:
+                    self.page(module, version, date_from=None, date_to=None, offset=offset,
+                              count=1000)
+                    offset += 1000
+                    self.prewarmed += 1000
+        self.prewarm_state = "stopped" if stop.is_set() else "done"
 
     # ---- changes -----------------------------------------------------------------------
 
@@ -342,7 +365,8 @@ class Store:
 
     def advance(self, new_sessions: int = 0, updated_sessions: int = 0,
                 updated_locations: int = 0, minutes: float = 0.0) -> dict[str, Any]:
-        """Move the clock by `minutes` and make changes stamped within that interval."""
+        """Move the clock by `minutes` and make changes stamped within the last `minutes`
+        before the new clock (in wall mode the new clock is at least the current time)."""
         if min(new_sessions, updated_sessions, updated_locations, minutes) < 0:
             raise ValueError("advance: counts and minutes must not be negative")
         with self.lock:
@@ -352,8 +376,9 @@ class Store:
             new = old + round(minutes * 60)
             if self.wall:
                 new = max(new, int(time.time()))
+            lo = max(old, new - round(minutes * 60))
             n = new_sessions + updated_sessions + updated_locations
-            stamps = iter([old + (j + 1) * (new - old) // n for j in range(n)])
+            stamps = iter([lo + (j + 1) * (new - lo) // n for j in range(n)])
             result: dict[str, Any] = {
                 "updated_locations": self._update_locations(updated_locations, stamps),
             }

@@ -368,13 +368,28 @@ def read_jsonl(folder: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def read_csv(folder: Path) -> dict[str, list[dict[str, str]]]:
-    """Rows per stream from target-csv's `<stream>.csv` files."""
-    out: dict[str, list[dict[str, str]]] = {}
+def csv_files(folder: Path) -> dict[str, list[Path]]:
+    """target-csv's files per stream (`<stream>/<stream>-<UTC timestamp>.csv`), oldest first."""
+    return {
+        sub.name: sorted(sub.glob(f"{sub.name}-*.csv"))
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir()
+    } if folder.is_dir() else {}
+
+
+def read_csv_file(path: Path) -> list[dict[str, str]]:
     csv.field_size_limit(sys.maxsize)
-    for path in sorted(folder.glob("*.csv")):
-        with path.open(newline="", encoding="utf-8") as handle:
-            out[path.stem] = list(csv.DictReader(handle))
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_csv(folder: Path, files: set[Path] | None = None) -> dict[str, list[dict[str, str]]]:
+    """Rows per stream from all of target-csv's files (or only `files`), in run order."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for stream, paths in csv_files(folder).items():
+        out[stream] = [
+            row for path in paths if files is None or path in files for row in read_csv_file(path)
+        ]
     return out
 
 
@@ -408,6 +423,26 @@ def leaves(value: Any) -> Iterable[str]:
 
 def schema_of(stream: str) -> dict[str, Any]:
     return STREAM_SCHEMAS[stream]
+
+
+def personal_values(platform: MockPlatform) -> set[str]:
+    """The platform's personal strings that must never reach a table or file.
+
+    Less the values that are also legitimate public business data: a private place's owner
+    or a household's energy supplier can be a company that is also named in a published
+    location or a tariff (public data the tap passes on purpose). EVSEs stay in the check:
+    their meter ids are personal even at public places.
+    """
+    from tap_ocpi.privacy import is_private
+
+    version = served_version(platform)
+    public: set[str] = set()
+    for loc in platform.expected("locations", version):
+        if not is_private("locations", loc):
+            public.update(leaves({k: v for k, v in loc.items() if k != "evses"}))
+    for tariff in platform.expected("tariffs", version):
+        public.update(leaves(tariff))
+    return platform.personal_values() - public
 
 
 def blank_columns(stream: str) -> list[str]:

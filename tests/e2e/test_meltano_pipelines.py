@@ -23,6 +23,8 @@ from meltano_e2e import (
     incremental_windows,
     leaves,
     output_keys,
+    personal_values,
+    csv_files,
     read_csv,
     read_jsonl,
     schema_of,
@@ -55,7 +57,7 @@ def assert_same_keys(
 
 
 def assert_no_personal_values(platform: MockPlatform, where: str, values: set[str]) -> None:
-    leaked = platform.personal_values() & values
+    leaked = personal_values(platform) & values
     assert not leaked, f"{where}: {len(leaked)} personal values leaked, e.g. {sorted(leaked)[:3]}"
 
 
@@ -126,11 +128,14 @@ def test_jsonl_incremental_state_and_full_refresh(meltano: Meltano, platform: Mo
 # --- target-csv: append_records, so a second run only adds rows -------------------------------
 
 
-def test_csv_append_incremental_and_privacy(meltano: Meltano, platform: MockPlatform) -> None:
+def test_csv_incremental_files_and_privacy(meltano: Meltano, platform: MockPlatform) -> None:
     folder = meltano.output / "csv"
     meltano.run(*RUN, "tap-ocpi", "target-csv")
+    files1 = {p: p.read_bytes() for paths in csv_files(folder).values() for p in paths}
+    want = expected_keys(platform)
+    assert {p.parent.name for p in files1} >= {s for s in STREAMS if want[s]}
     first = read_csv(folder)
-    assert_same_keys(output_keys(first), expected_keys(platform))
+    assert_same_keys(output_keys(first), want)
 
     values = {leaf for rows in first.values() for row in rows for leaf in leaves(row)}
     assert_no_personal_values(platform, "CSV", values)
@@ -145,15 +150,14 @@ def test_csv_append_incremental_and_privacy(meltano: Meltano, platform: MockPlat
     windows = incremental_windows(meltano.state(state_id("tap-ocpi", "target-csv")))
     platform.advance(**ADVANCE)
     meltano.run(*RUN, "tap-ocpi", "target-csv")
-    after = read_csv(folder)
-    want = expected_keys(platform, windows)
-    for stream in STREAMS:
-        before_rows, after_rows = first.get(stream, []), after.get(stream, [])
-        # the old rows are untouched, in order; only the incremental rows were appended
-        assert after_rows[: len(before_rows)] == before_rows, stream
-        appended = {stream: after_rows[len(before_rows) :]}
-        assert output_keys(appended)[stream] == want[stream], stream
-    assert len(after["sessions"]) - len(first["sessions"]) >= ADVANCE["new_sessions"]
+    # the first run's files are untouched; the second run wrote new files holding only the
+    # new and changed objects
+    assert {p: p.read_bytes() for p in files1} == files1
+    new_files = {p for paths in csv_files(folder).values() for p in paths} - set(files1)
+    assert new_files
+    second = read_csv(folder, new_files)
+    assert_same_keys(output_keys(second), expected_keys(platform, windows))
+    assert len(second["sessions"]) >= ADVANCE["new_sessions"] + ADVANCE["updated_sessions"]
 
 
 # --- target-postgres: upserts, types, privacy -------------------------------------------------
@@ -300,12 +304,13 @@ def test_privacy_allow_list_from_environment(meltano: Meltano, platform: MockPla
     sessions = read_jsonl(meltano.output / "jsonl")["sessions"]
     assert any(s["kwh"] is not None for s in sessions)
     assert all(s["start_date_time"] for s in sessions)
-    assert all(s["end_date_time"] is None for s in sessions)
+    assert all(s.get("end_date_time") is None for s in sessions)
     assert all(s.get("authorization_reference") is None for s in sessions)
+    assert all(s.get("meter_id") is None for s in sessions)
 
 
 def test_meltano_config_declares_every_setting(meltano: Meltano, tmp_path: Path) -> None:
-    listed = meltano.run("config", "tap-ocpi", "list").stdout
+    listed = meltano.run("config", "list", "tap-ocpi", "--all").stdout
     for name in (
         "versions_url", "token", "token_encoding", "ocpi_version", "from_country_code",
         "from_party_id", "to_country_code", "to_party_id", "start_date", "end_date", "page_size",

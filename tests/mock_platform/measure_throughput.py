@@ -65,7 +65,9 @@ def main() -> int:
         print(f"startup: {time.perf_counter() - t_start:.2f} s, "
               f"rss {peak_rss_mb(proc.pid):.0f} MB")
         token = info["token"]
-        auth = f"Token {token if args.version == '2.1.1' else base64.b64encode(token.encode()).decode()}"
+        if args.version != "2.1.1":
+            token = base64.b64encode(token.encode()).decode()
+        auth = f"Token {token}"
         url = (info["versions_url"].rsplit("/", 1)[0] + f"/{args.version}/sessions"
                f"?date_from=2000-01-01T00:00:00Z&limit={args.page_size}")
         warm: list[float] = []
