@@ -126,6 +126,19 @@ class PlatformSession(requests.Session):
         return target
 
 
+def ca_bundle(config: dict[str, Any]) -> str | bool:
+    """What every request of the run verifies certificates against: the ca_bundle setting,
+    else a bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (requests' own convention),
+    else the default trust store. Verification is always on; there is no switch for it."""
+    bundle = config.get("ca_bundle")
+    if bundle:
+        # Checked up front: requests would raise an OSError on the first request instead.
+        if not os.path.exists(str(bundle)):
+            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
+        return str(bundle)
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 class Throttle:
     """At most `rate` requests per second across all streams of a run (0 = unlimited)."""
 
@@ -154,13 +167,7 @@ class OCPIClient:
         self.logger = logger
         self.version: str | None = None
         self.session = PlatformSession()
-        # Certificates are always verified; ca_bundle only adds a private CA (no way to turn
-        # verification off). A missing bundle would otherwise surface as an OSError on the
-        # first request, after negotiation had started.
-        bundle = config.get("ca_bundle")
-        if bundle and not os.path.exists(str(bundle)):
-            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
-        self.session.verify = str(bundle) if bundle else True
+        self.session.verify = ca_bundle(config)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
         self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
@@ -229,8 +236,15 @@ class OCPIClient:
     def send(self, url: str, module: str) -> requests.Response:
         """One GET with headers, throttle and validation (no retries: wrap with `retrying`)."""
         self.throttle.wait()
+        # verify is passed explicitly: Session.get would otherwise let REQUESTS_CA_BUNDLE
+        # override the configured ca_bundle (requests prefers the environment over
+        # session.verify), and the SDK's requests (Session.send) would not.
         response = self.session.get(
-            url, headers=self.headers(module), auth=self.auth, timeout=self.timeout
+            url,
+            headers=self.headers(module),
+            auth=self.auth,
+            timeout=self.timeout,
+            verify=self.session.verify,
         )
         self.validate(response)
         return response
@@ -299,7 +313,7 @@ def describe(exc: BaseException | None) -> str:
     if isinstance(exc, requests.exceptions.Timeout):
         return "the request timed out"
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS certificate verification failed"
+        return "TLS certificate verification failed (for a private CA, set ca_bundle)"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return "could not connect, or the connection was dropped"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):

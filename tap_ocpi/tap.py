@@ -276,6 +276,8 @@ def main() -> None:
 
 def _one_line(exc: BaseException) -> str:
     text = describe(exc)
-    if isinstance(exc, (requests.RequestException, RetriableAPIError)):
+    # TLS failures are not retried (client.py), so they must not claim to be.
+    retried = not isinstance(exc, requests.exceptions.SSLError)
+    if retried and isinstance(exc, (requests.RequestException, RetriableAPIError)):
         text = f"giving up after retries: {text}"
     return text.replace("\n", " ")

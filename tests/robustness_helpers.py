@@ -9,6 +9,7 @@ arrives, to prove that no request (and no token) went somewhere it should not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
@@ -85,8 +86,8 @@ class Listener:
         class _H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                hit = Hit("GET", self.path, {k: v for k, v in self.headers.items()})
+            def do_GET(self) -> None:
+                hit = Hit("GET", self.path, dict(self.headers.items()))
                 outer.hits.append(hit)
                 reply = outer._answer(hit)
                 if reply.delay:
@@ -97,12 +98,10 @@ class Listener:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                try:
+                with contextlib.suppress(OSError):  # the client gave up (timeout tests)
                     self.wfile.write(reply.body)
-                except OSError:  # the client gave up (timeout tests)
-                    pass
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = _Server(("127.0.0.1", 0), _H)
@@ -210,24 +209,35 @@ def key_of(stream: str, record: dict[str, Any]) -> tuple[Any, ...]:
 def expected_keys(platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL,
                   version: str = VERSION) -> dict[str, set[tuple[Any, ...]]]:
     """The keys every stream must emit, as the tap emits them (tokens.uid pseudonymised)."""
+    return {stream: {key for key, _ in rows}
+            for stream, rows in expected_stamps(platform, streams, version).items()}
+
+
+def expected_stamps(platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL,
+                    version: str = VERSION) -> dict[str, list[tuple[tuple[Any, ...], str]]]:
+    """(key as emitted, last_updated as served) of every object the platform serves now;
+    for locations also its EVSEs and connectors."""
     policy = PrivacyPolicy.from_config({"privacy_salt": SALT}, STREAM_SCHEMAS)
-    out: dict[str, set[tuple[Any, ...]]] = {}
+    out: dict[str, list[tuple[tuple[Any, ...], str]]] = {}
     for stream in streams:
         if stream in ("evses", "connectors"):
             continue
         rows = list(platform.expected(stream, version))
+        keyed = rows
         if stream == "tokens":
             hashed = policy.filter_for("tokens")
-            rows = [hashed({k: r[k] for k in PRIMARY_KEYS["tokens"]}, False) for r in rows]
-        out[stream] = {key_of(stream, r) for r in rows}
+            keyed = [hashed({k: r[k] for k in PRIMARY_KEYS["tokens"]}, False) for r in rows]
+        out[stream] = [(key_of(stream, k), r["last_updated"]) for k, r in zip(keyed, rows,
+                                                                              strict=True)]
         if stream == "locations":
-            evses, connectors = set(), set()
+            evses, connectors = [], []
             for loc in rows:
                 for evse in loc.get("evses") or []:
-                    evses.add((loc["country_code"], loc["party_id"], loc["id"], evse["uid"]))
+                    evses.append(((loc["country_code"], loc["party_id"], loc["id"],
+                                   evse["uid"]), evse["last_updated"]))
                     for conn in evse.get("connectors") or []:
-                        connectors.add((loc["country_code"], loc["party_id"], loc["id"],
-                                        evse["uid"], conn["id"]))
+                        connectors.append(((loc["country_code"], loc["party_id"], loc["id"],
+                                            evse["uid"], conn["id"]), conn["last_updated"]))
             out["evses"], out["connectors"] = evses, connectors
     return out
 

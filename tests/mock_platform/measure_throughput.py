@@ -5,7 +5,9 @@
 The platform runs as its own process (as a tap would meet it), the client is `requests`
 without parsing the JSON: the raw-fetch floor from measuring.md. Round 1 is cold
 (records are generated and cached), later rounds are repeated reads. Reports pages/s,
-records/s and the server's peak RSS (VmHWM).
+records/s and the server's peak RSS (VmHWM), then the server's own cost per warm page
+measured in-process without sockets (its capacity, independent of the client), and the
+load average: on a shared machine quote the figures together.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +23,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from tap_ocpi.mock_platform import MockPlatform
 
 
 def crawl(session: requests.Session, url: str, auth: str) -> tuple[int, int, float]:
@@ -45,6 +50,20 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def server_capacity(sessions: int, version: str, page_size: int, pages: int = 20) -> float:
+    """Warm pages per second that OcpiApp.handle produces (routing, auth, envelope)."""
+    p = MockPlatform(sessions=sessions, page_cap=page_size)
+    headers = {"Authorization": p.auth_header(version)}
+    targets = [f"/ocpi/{version}/sessions?date_from=2000-01-01T00:00:00Z&offset={n * page_size}"
+               for n in range(min(pages, sessions // page_size))]
+    for t in targets:  # warm up
+        p.app.handle("GET", t, headers, b"")
+    t0 = time.perf_counter()
+    for t in targets:
+        assert p.app.handle("GET", t, headers, b"").status == 200
+    return len(targets) / (time.perf_counter() - t0)
 
 
 def main() -> int:
@@ -82,6 +101,11 @@ def main() -> int:
                     warm.append(records / secs)
         if warm:
             print(f"warm median: {statistics.median(warm):,.0f} records/s")
+        cap = server_capacity(min(args.sessions, 20 * args.page_size), args.version,
+                              args.page_size)
+        print(f"server alone (in-process, warm): {cap:.0f} pages/s = "
+              f"{cap * args.page_size:,.0f} records/s")
+        print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
