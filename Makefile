@@ -7,9 +7,12 @@
 #   make lint      ruff + mypy
 #   make test      lint + the whole pytest suite, end-to-end tests included (needs PostgreSQL:
 #                  scripts/ensure_postgres.sh starts it, or installs it with apt-get)
+#   make test-fast the suite without the end-to-end tests (no Meltano, no PostgreSQL)
+#   make e2e       only the end-to-end tests (Meltano + CSV, JSONL and PostgreSQL loaders)
 #   make demo      the test platform + `meltano run tap-ocpi target-csv`; run it twice
 #   make bench     tests/benchmarks/bench.py
-#   make clean     remove venvs, .meltano/, outputs and caches
+#   make clean     remove venvs, installed plugins, caches and demo-output/ (keeps
+#                  .meltano/meltano.db, your saved state, and output/, your exported data)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,7 +26,7 @@ MELTANO_VERSION := 4.4.1
 
 # Stamps live inside what they describe, so deleting a venv or .meltano/ also resets its stamp.
 VENV_STAMP := $(VENV)/.tap-ocpi-dev.stamp
-MVENV_STAMP := $(MVENV)/.meltano.stamp
+MVENV_STAMP := $(MVENV)/.meltano-$(MELTANO_VERSION).stamp
 PLUGINS_STAMP := .meltano/.plugins-installed.stamp
 
 MELTANO := $(MVENV)/bin/meltano
@@ -35,6 +38,8 @@ PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 PYTEST_ARGS ?=
 
 .PHONY: help venv meltano plugins lint test test-fast e2e demo bench clean postgres
+
+# Pass pytest options with PYTEST_ARGS, e.g. make e2e PYTEST_ARGS='-k jsonl -x'.
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -86,6 +91,6 @@ bench: $(VENV_STAMP)
 	$(VENV)/bin/python tests/benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) $(MVENV) .meltano output demo-output .pytest_cache .mypy_cache .ruff_cache \
-		.hypothesis .benchmarks
+	rm -rf $(VENV) $(MVENV) .meltano/extractors .meltano/loaders .meltano/run .meltano/logs \
+		$(PLUGINS_STAMP) demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

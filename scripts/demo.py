@@ -1,12 +1,17 @@
 """`make demo`: tap-ocpi + Meltano + target-csv against the bundled OCPI test platform.
 
-Run 1 starts the platform (fixed seed, so everyone sees the same data), extracts everything
-into CSV files and shows what arrived. Run 2, 3, ... start the same platform, let its data
-move on by one more step (new sessions, finished sessions, a changed location), and extract
-incrementally from the bookmarks Meltano saved: only the new and changed objects are read.
+Run 1 starts the platform (fixed seed and clock, so everyone sees the same data), extracts
+everything into CSV files and shows what arrived. Run 2, 3, ... start the same platform, let
+its data move on by one more step (new sessions, finished sessions, changed locations), and
+extract incrementally from the bookmarks Meltano saved: only new and changed objects are read.
 
-Everything the demo keeps lives in demo-output/ (gitignored): the CSV files, Meltano's system
-database with the saved state, one log per run and demo-state.json (how many runs happened).
+How the platform "remembers": it is a fresh process each time, generated from the same seed.
+demo-state.json records every step applied so far (when it happened on the platform's clock);
+run k replays the k-2 recorded steps, which recreates exactly the data run k-1 saw, then applies
+one new step, stamped just after run k-1's bookmark.
+
+Everything the demo keeps lives in demo-output/ (gitignored): the CSV files (one per stream and
+run), Meltano's system database with the saved state, one log per run and demo-state.json.
 `rm -rf demo-output` starts over. Run it with `make demo` (which installs what it needs).
 """
 
@@ -14,8 +19,10 @@ from __future__ import annotations
 
 import ast
 import csv
+import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -44,8 +51,10 @@ DATASET = {
     "clients": 6,
     "now": "2025-06-01T00:00:00Z",
 }
-# What changes between two demo runs (one "step" of the platform's life).
-STEP = {"new_sessions": 40, "updated_sessions": 25, "updated_locations": 3, "minutes": 60}
+# What changes between two demo runs (one "step" of the platform's life), spread over at most
+# STEP_MINUTES after the previous run's bookmark.
+STEP = {"new_sessions": 40, "updated_sessions": 25, "updated_locations": 3}
+STEP_MINUTES = 1.0
 # A demo-only key for pseudonyms (tokens.uid). Real projects keep theirs secret, in .env.
 DEMO_SALT = "demo-only-salt-not-a-secret-0123456789"
 STREAMS = ("locations", "evses", "connectors", "sessions", "cdrs", "tariffs", "tokens",
@@ -74,8 +83,8 @@ def heading(text: str) -> None:
 # --- demo state ---------------------------------------------------------------------------
 
 
-def load_runs() -> int:
-    """How many demo runs completed before this one (0: start from scratch)."""
+def load_state() -> dict[str, Any]:
+    """What earlier demo runs left: {"runs": n, "steps": [...], "bookmark": ...}."""
     try:
         saved = json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
@@ -83,6 +92,7 @@ def load_runs() -> int:
     consistent = (
         saved.get("dataset") == DATASET
         and saved.get("step") == STEP
+        and isinstance(saved.get("steps"), list)
         and (OUT / "meltano.db").exists()
         and CSV_DIR.is_dir()
     )
@@ -90,12 +100,16 @@ def load_runs() -> int:
         say("demo-output/ is from a different or unfinished setup: starting over.")
     if not consistent:
         shutil.rmtree(OUT, ignore_errors=True)
-        return 0
-    return int(saved.get("runs", 0))
+        return {"runs": 0, "steps": [], "bookmark": None}
+    return saved
 
 
-def save_runs(runs: int) -> None:
-    STATE_FILE.write_text(json.dumps({"runs": runs, "dataset": DATASET, "step": STEP}, indent=2))
+def save_state(state: dict[str, Any]) -> None:
+    STATE_FILE.write_text(json.dumps({**state, "dataset": DATASET, "step": STEP}, indent=2))
+
+
+def parse_utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
 
 
 # --- the platform -----------------------------------------------------------------------------
@@ -109,7 +123,11 @@ class Platform:
         for name, value in DATASET.items():
             args += [f"--{name}", str(value)]
         self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
         )
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.startswith("{"):
@@ -136,6 +154,17 @@ class Platform:
         )
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
             return json.loads(response.read())
+
+    def clock(self) -> dt.datetime:
+        return parse_utc(self.admin("stats")["clock"])
+
+    def apply(self, step: dict[str, Any]) -> dict[str, Any]:
+        """One recorded step: move the clock to `at` without changes, then make the changes
+        within the next `minutes` (deterministic: same seed, same steps, same data)."""
+        gap = (parse_utc(step["at"]) - self.clock()).total_seconds()
+        if gap > 0:
+            self.admin("advance", {"minutes": gap / 60})
+        return self.admin("advance", {**STEP, "minutes": step["minutes"]})
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -189,35 +218,39 @@ def meltano(args: list[str], env: dict[str, str], log: Path | None = None) -> st
 
 
 # --- reading the CSV files --------------------------------------------------------------------
+# target-csv writes one file per stream and run: demo-output/csv/<stream>/<stream>-<UTC time>.csv
 
 
-def read_csv(stream: str) -> list[dict[str, str]]:
-    path = CSV_DIR / f"{stream}.csv"
-    if not path.exists():
-        return []
+def csv_files() -> dict[str, list[Path]]:
+    return {stream: sorted((CSV_DIR / stream).glob(f"{stream}-*.csv")) for stream in STREAMS}
+
+
+def read_rows(paths: list[Path]) -> list[dict[str, str]]:
     csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    rows: list[dict[str, str]] = []
+    for path in paths:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
 
 
 def key_of(stream: str, row: dict[str, str]) -> tuple[str, ...]:
     return tuple(row.get(k, "") for k in KEYS[stream])
 
 
-def snapshot() -> dict[str, list[dict[str, str]]]:
-    return {stream: read_csv(stream) for stream in STREAMS}
-
-
 def money(text: str) -> str:
-    """target-csv writes nested objects as Python reprs: show a Price as its incl. VAT."""
+    """target-csv writes nested objects as Python reprs (`{'excl_vat': Decimal('1.2')}`):
+    show a Price as one amount, incl. VAT when known."""
     try:
-        value = ast.literal_eval(text) if text.startswith("{") else text
+        value = ast.literal_eval(re.sub(r"Decimal\('([^']*)'\)", r"'\1'", text))
     except (ValueError, SyntaxError):
         return text
-    if isinstance(value, dict):
-        value = value.get("incl_vat") if value.get("incl_vat") is not None else value.get(
-            "excl_vat")  # fmt: skip
-    return "" if value in (None, "") else f"{float(value):.2f}"
+    if not isinstance(value, dict):
+        return str(value)
+    for name in ("incl_vat", "excl_vat", "before_taxes"):
+        if value.get(name) not in (None, ""):
+            return f"{float(value[name]):.2f}" + ("" if name == "incl_vat" else " +VAT")
+    return "-"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -257,11 +290,10 @@ def main() -> int:
     if not MELTANO.exists() or not PLATFORM_BIN.exists():
         say("demo: run it with `make demo`, which installs the tap, Meltano and target-csv.")
         return 1
-    previous_runs = load_runs()
-    run = previous_runs + 1
-    OUT.mkdir(exist_ok=True)
-    CSV_DIR.mkdir(exist_ok=True)
-    before = snapshot()
+    state = load_state()
+    run = state["runs"] + 1
+    CSV_DIR.mkdir(parents=True, exist_ok=True)
+    files_before = csv_files()
 
     heading(f"tap-ocpi demo, run {run}")
     say(
@@ -272,100 +304,118 @@ def main() -> int:
     platform = Platform()
     try:
         say(f"Platform listening at {platform.versions_url}")
-        if previous_runs:
-            # Replay the steps earlier runs saw (deterministic), then one new step.
-            for _ in range(previous_runs):
-                moved = platform.admin("advance", STEP)
-            counts = moved["counts"]
-            say(
-                f"The platform's data moved on (step {previous_runs}, clock now {moved['clock']}): "
-                f"{counts['created_sessions']} new sessions, {counts['updated_sessions']} "
-                f"sessions updated, {counts['created_cdrs']} new CDRs, "
-                f"{counts['updated_locations']} locations changed."
-            )
+        if state["runs"]:
+            move_platform(platform, state)
         env = meltano_env(platform)
         log = OUT / f"run-{run}.log"
         heading("meltano --environment=demo run tap-ocpi target-csv")
         say(
             "First run: no saved state, everything since start_date is read."
-            if not previous_runs
+            if run == 1
             else "Saved state found: each stream asks only for objects changed since its "
             "bookmark (minus a 15-minute lookback)."
         )
         started = time.monotonic()
         meltano(["run", "tap-ocpi", "target-csv"], env, log)
         seconds = time.monotonic() - started
-        state = json.loads(meltano(["state", "get", STATE_ID], env) or "{}")
+        saved = json.loads(meltano(["state", "get", STATE_ID], env) or "{}")
     finally:
         platform.stop()
-    save_runs(run)
-
-    after = snapshot()
-    report(before, after, seconds, log, state, first=not previous_runs)
+    bookmarks = {
+        stream: entry.get("replication_key_value", "")
+        for stream, entry in saved.get("singer_state", {}).get("bookmarks", {}).items()
+    }
+    state.update(runs=run, bookmark=max(bookmarks.values(), default=None))
+    save_state(state)
+    report(files_before, csv_files(), seconds, log, bookmarks, first=run == 1)
     return 0
 
 
+def move_platform(platform: Platform, state: dict[str, Any]) -> None:
+    """Recreate the data the previous run saw, then one new step after its bookmark."""
+    for step in state["steps"]:
+        platform.apply(step)
+    at = max(parse_utc(state["bookmark"]), platform.clock()) if state["bookmark"] else None
+    at = at or platform.clock()
+    # stamp the changes after the bookmark and before this run starts (its window's end)
+    room = (dt.datetime.now(dt.timezone.utc) - at).total_seconds() / 60 - 0.1
+    step = {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "minutes": max(0.0, min(STEP_MINUTES, room))}
+    moved = platform.apply(step)
+    state["steps"].append(step)
+    counts = moved["counts"]
+    say(
+        f"The platform's data moved on (step {len(state['steps'])}): "
+        f"{counts['created_sessions']} new sessions, {counts['updated_sessions']} sessions "
+        f"updated ({counts['created_cdrs']} of them finished, with a new CDR each), "
+        f"{counts['updated_locations']} locations changed."
+    )
+
+
 def report(
-    before: dict[str, list[dict[str, str]]],
-    after: dict[str, list[dict[str, str]]],
+    files_before: dict[str, list[Path]],
+    files_after: dict[str, list[Path]],
     seconds: float,
     log: Path,
-    state: dict[str, Any],
+    bookmarks: dict[str, str],
     *,
     first: bool,
 ) -> None:
     say(f"Done in {seconds:.1f} s (log: {log.relative_to(REPO)}).")
-    heading(f"CSV files in {CSV_DIR.relative_to(REPO)}/")
-    bookmarks = state.get("singer_state", {}).get("bookmarks", {})
+    heading(f"CSV files in {CSV_DIR.relative_to(REPO)}/<stream>/ (one file per stream and run)")
     rows = []
+    new_rows: dict[str, list[dict[str, str]]] = {}
+    old_versions: dict[str, dict[tuple[str, ...], str]] = {}
     for stream in STREAMS:
-        old, new = before[stream], after[stream]
-        appended = new[len(old) :]
-        seen = {key_of(stream, r): r["last_updated"] for r in old}
-        fresh = sum(1 for r in appended if key_of(stream, r) not in seen)
-        changed = sum(
-            1 for r in appended if key_of(stream, r) in seen and seen[key_of(stream, r)] !=
-            r["last_updated"]
-        )  # fmt: skip
-        again = len(appended) - fresh - changed
-        mark = bookmarks.get(stream, {}).get("replication_key_value", "")
-        row = [f"{stream}.csv", f"{len(new):,}", f"+{len(appended):,}"]
+        old_files = files_before.get(stream, [])
+        this_run = [p for p in files_after.get(stream, []) if p not in old_files]
+        old = read_rows(old_files)
+        new_rows[stream] = read_rows(this_run)
+        old_versions[stream] = {key_of(stream, r): r["last_updated"] for r in old}
+        seen = old_versions[stream]
+        fresh = sum(1 for r in new_rows[stream] if key_of(stream, r) not in seen)
+        again = sum(1 for r in new_rows[stream] if seen.get(key_of(stream, r)) == r["last_updated"])
+        changed = len(new_rows[stream]) - fresh - again
+        row = [stream, f"{len(old) + len(new_rows[stream]):,}", f"{len(new_rows[stream]):,}"]
         if not first:
             row += [str(fresh), str(changed), str(again)]
-        rows.append([*row, mark])
-    header = ["file", "rows", "this run"]
+        rows.append([*row, bookmarks.get(stream, "")])
+    header = ["stream", "rows, all runs", "this run"]
     if not first:
         header += ["new", "updated", "re-read"]
     say(table(rows, [*header, "bookmark (saved state)"]))
     if not first:
         say(
-            f"{DIM}new: keys not seen before; updated: a newer version of an existing row "
-            f"(appended: CSV cannot update in place,\nkeep the latest last_updated per key, or "
-            f"load into PostgreSQL, which upserts); re-read: unchanged rows inside the\n"
-            f"lookback window (harmless duplicates).{RESET}"
+            f"{DIM}new: keys not seen before; updated: a newer version of a row from an earlier "
+            f"run (keep the latest\nlast_updated per key, or load into PostgreSQL, which "
+            f"upserts); re-read: unchanged rows sent again (inside the 15-minute lookback\n"
+            f"window, or EVSEs and connectors of a changed location). Streams whose data did not "
+            f"move read nothing.{RESET}"
         )
 
-    sessions = after["sessions"]
     if first:
+        sessions = read_rows(files_after["sessions"])
         sample = sorted(sessions, key=lambda r: r["last_updated"])[-5:]
         show_sessions(sample, "The five most recently updated sessions:")
     else:
-        old_keys = {key_of("sessions", r) for r in before["sessions"]}
-        appended = sessions[len(before["sessions"]) :]
-        show_sessions([r for r in appended if key_of("sessions", r) not in old_keys][:3],
+        seen = old_versions["sessions"]
+        appended = new_rows["sessions"]
+        show_sessions([r for r in appended if key_of("sessions", r) not in seen][:3],
                       "New sessions from this run:")  # fmt: skip
-        show_sessions([r for r in appended if key_of("sessions", r) in old_keys][:3],
-                      "Updated sessions from this run:")  # fmt: skip
+        show_sessions(
+            [r for r in appended if seen.get(key_of("sessions", r), r["last_updated"]) !=
+             r["last_updated"]][:3],
+            "Updated sessions from this run (e.g. finished since the last run):",
+        )  # fmt: skip
     say(
         "\nPrivacy by default: personal fields (authorization references, meter ids, token "
         "uids, private\naddresses, ...) are blank or pseudonymised. The demo environment opens "
         "kwh, start and end\ntimes of sessions with `privacy_pass` (see meltano.yml, "
         "environment `demo`)."
     )
+    example = files_after["tariffs"][-1] if files_after["tariffs"] else CSV_DIR
     say(
-        f"\nNext: run `make demo` again to see an incremental run; `rm -rf demo-output` starts "
-        f"over.\nLook at the data: column -s, -t < {CSV_DIR.relative_to(REPO)}/tariffs.csv | "
-        f"less -S"
+        "\nNext: run `make demo` again for an incremental run; `rm -rf demo-output` starts over."
+        f"\nLook at the data: column -s, -t < {example.relative_to(REPO)} | less -S"
     )
 
 

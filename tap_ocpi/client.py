@@ -267,7 +267,8 @@ class OCPIClient:
         status, where = response.status_code, f"GET {_path(response.url)}"
         if status in (401, 403):
             raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
-        if status == 429 or status >= 500:
+        # 408 (a proxy or server timing the request out) is as transient as 429 and 5xx.
+        if status in (408, 429) or status >= 500:
             raise RetriableAPIError(f"{where}: HTTP {status}", response)
         if status >= 400:
             raise OCPIError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
@@ -445,39 +446,64 @@ class OCPIStream(RESTStream[str]):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Every object of the run's window, each key once, or a loud failure.
 
-        Offset paging over an order that changes between requests can skip objects, so the
-        distinct keys received are checked against `X-Total-Count`; on a shortfall the window
-        is re-read in narrower `last_updated` windows (only unseen keys are emitted). A
-        window that stays short, or holds objects that cannot be read, keeps the stream's
-        saved bookmark; the tap then fails at the end of the run (other streams finish).
+        Offset paging over a list that changes between requests can skip objects. Objects
+        can only leave a window that ends at the run's start (an update stamps them later),
+        never enter it. So the window is complete when either
+        - the distinct keys of the whole run reach the first page's `X-Total-Count` (objects
+          that moved within the window were caught by a re-read), or
+        - every read of the last round received as many distinct objects as its own first
+          page announced (objects that left the window before we read them are not missing:
+          their new version falls into the next run's window). Without X-Total-Count, a read
+          counts as complete unless an object came twice: the order changed under it, and
+          whatever moved past the offset may have pushed another object out of sight.
+        Short reads are re-read in two narrower `last_updated` windows each, for a bounded
+        number of rounds; only unseen keys are emitted. A window that stays short, or holds
+        objects that cannot be read, keeps the stream's saved bookmark, and the tap fails at
+        the end of the run (other streams finish first).
         """
         module_url = self.platform.modules.get(self.module)
         if module_url is None:
             return
-        window = self.date_window(context)
+        page_size = int(self.config.get("page_size") or 1000)
         seen, expected = KeySet(), None
+        parts = [self.date_window(context)]
         for attempt in range(REREAD_ROUNDS + 1):
-            for part in split_window(window, 2**attempt if attempt else 1):
-                cursor = Cursor(module_url, part, int(self.config.get("page_size") or 1000))
-                yield from self._new_records(self.read_list(cursor, context), seen)
+            short: list[tuple[dict[str, str], _Read, int | None]] = []
+            for part in parts:
+                cursor = Cursor(module_url, part, page_size)
+                read = _Read(seen, shared=True) if attempt == 0 else _Read(KeySet())
+                yield from self._new_records(self.read_list(cursor, context), seen, read)
                 if attempt == 0:
                     expected = cursor.first_total
-            if expected is None or len(seen) >= expected:
+                announced = cursor.first_total
+                if announced is not None:
+                    complete = len(read.keys) >= announced
+                else:
+                    complete = not read.repeats
+                if not complete:
+                    short.append((part, read, announced))
+            if not short or (expected is not None and len(seen) >= expected):
                 break
             if attempt == REREAD_ROUNDS:
-                self.incomplete = (
-                    f"{expected - len(seen)} of {expected} objects still missing after "
-                    f"{REREAD_ROUNDS} re-reads"
-                )
+                if expected is not None:
+                    lacking = (
+                        f"{expected - len(seen)} of the {expected} objects X-Total-Count "
+                        f"announced did not arrive"
+                    )
+                else:
+                    lacking = (
+                        "the order changed while paging and the platform sends no "
+                        "X-Total-Count to check against"
+                    )
+                self.incomplete = f"{lacking}, after {REREAD_ROUNDS} re-reads in narrower windows"
                 self.logger.error("%s: %s", self.name, self.incomplete)
                 break
+            parts = [half for part, _, _ in short for half in split_window(part, 2)]
             self.logger.warning(
-                "%s: only %d of %d objects arrived (the platform's order changed while "
-                "paging); re-reading in %d narrower windows",
+                "%s: %s; re-reading in %d narrower windows",
                 self.name,
-                len(seen),
-                expected,
-                2 ** (attempt + 1),
+                _shortfall(short),
+                len(parts),
             )
         if self.incomplete or (self.bad_records and not self.config.get("skip_bad_records")):
             self._hold_bookmark(context)
@@ -508,18 +534,24 @@ class OCPIStream(RESTStream[str]):
             self.name,
         )
 
-    def _new_records(self, raws: Iterable[Any], seen: KeySet) -> Iterator[dict[str, Any]]:
+    def _new_records(
+        self, raws: Iterable[Any], seen: KeySet, read: _Read
+    ) -> Iterator[dict[str, Any]]:
+        """Normalise and emit the objects not seen before in this run; `read` counts the
+        distinct keys of this one read (the completeness check), `seen` those of the run."""
         normalize = normalizer(self.name, self.platform.version, self.platform.owner)
         keys = self.primary_keys
         for raw in raws:
             try:
                 record = normalize(raw)
             except BadRecord as exc:
-                # Counted as seen (the platform did send it), reported once per object.
-                if seen.add(_raw_key(raw, keys)):
+                # Counted as received (the platform did send it), reported once per object.
+                key = _raw_key(raw, keys)
+                if read.add(key, seen.add(key)):
                     self.report_bad_record(exc, raw)
                 continue
-            if seen.add(tuple([record.get(k) for k in keys])):
+            key = tuple([record.get(k) for k in keys])
+            if read.add(key, seen.add(key)):
                 yield from self.emit(record)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict | None:
@@ -547,6 +579,11 @@ class OCPIStream(RESTStream[str]):
             self.logger.warning(
                 "%s: fields not in the schema are left out: %s", self.name, ", ".join(sorted(new))
             )
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self.logger.warning("%s", message)
 
     def emit(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Hook for streams with children (locations); most streams yield the record."""
@@ -608,6 +645,11 @@ class OCPIStream(RESTStream[str]):
                     limit=_int_header(response, "X-Limit"),
                 )
                 url = cursor.advance(page)
+                if cursor.refused_link:
+                    self._warn_once(
+                        f"{self.name}: the next link is not followed ({cursor.refused_link}); "
+                        f"paging by offset instead"
+                    )
                 pending = pool.submit(self.fetch, url, context) if url else None
                 self._log_page(cursor)
                 yield from data
@@ -640,6 +682,35 @@ class OCPIStream(RESTStream[str]):
             self.logger.info("%s: %d of %d read", self.name, cursor.position, cursor.total)
         else:
             self.logger.info("%s: %d read", self.name, cursor.position)
+
+
+class _Read:
+    """The distinct keys of one read of one window, and how many objects came twice."""
+
+    __slots__ = ("_shared", "keys", "repeats")
+
+    def __init__(self, keys: KeySet, shared: bool = False) -> None:
+        self.keys = keys
+        self._shared = shared  # keys is the run's own set (the first read): no second copy
+        self.repeats = 0
+
+    def add(self, key: tuple[Any, ...], new_in_run: bool) -> bool:
+        """Count a key of this read; returns `new_in_run` (whether to emit the object)."""
+        new_in_read = new_in_run if self._shared else self.keys.add(key)
+        if not new_in_read:
+            self.repeats += 1
+        return new_in_run
+
+
+def _shortfall(short: list[tuple[dict[str, str], _Read, int | None]]) -> str:
+    """What the short reads of a round lacked, for the re-read warning."""
+    counted = [(read, announced) for _, read, announced in short if announced is not None]
+    if counted:
+        received = sum(len(read.keys) for read, _ in counted)
+        announced = sum(a for _, a in counted)
+        return f"only {received} of {announced} objects arrived (objects changed while paging)"
+    repeats = sum(read.repeats for _, read, _ in short)
+    return f"{repeats} objects came twice (the order changed while paging)"
 
 
 _UNREADABLE = "\x00unreadable:"

@@ -31,7 +31,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from operator import is_
+from typing import Annotated, Any
+
+import msgspec
 
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS, Schema
 
@@ -498,17 +501,26 @@ def _object_fixer(
     pre: tuple[Transform, ...],
     post: tuple[Transform, ...],
     scalar_key: str | None = None,
+    root: bool = False,
 ) -> Fixer:
-    """One object: copy it, fix the fields the schema knows, keep the others as they are.
+    """One object: fix the fields the schema knows, keep the others as they are.
 
     Called for every object of every record, so it is one closure with a plain loop (no
     comprehension frame), and values whose Python type already fits are skipped inline.
+    The object is copied on its first change only: a nested object that needs nothing is
+    shared with the input, not copied (nothing in the tap mutates nested objects; the
+    privacy filter builds new ones). A record (``root``) is always a new dict, because
+    the stream edits records at the top level.
     """
     get = fixers.get
-    # Values of these Python types in these fields are already right: skip the call.
-    # (Floats are not skipped: NaN/Infinity must become null.)
+    # Values of these Python types in these fields are already right: skip the call. Ints
+    # are right in number fields too; floats there only need the finiteness check (NaN and
+    # Infinity become null), done inline.
     ready = {name: _READY_TYPE[fix] for name, fix in fixers.items() if fix in _READY_TYPE}
+    ready.update((name, int) for name, fix in fixers.items() if fix is _number)
     ready_type = ready.get
+    isfinite = math.isfinite
+    copy_always = root or bool(pre) or bool(post)
 
     def fix(value: Any) -> Record | None:
         if type(value) is not dict:
@@ -519,15 +531,22 @@ def _object_fixer(
             value = dict(value)
             for transform in pre:
                 transform(value)
-        out = dict(value)
+        out = value.copy() if copy_always else None
         for key, item in value.items():
-            if item is None or type(item) is ready_type(key):
+            kind = type(item)
+            if item is None or kind is ready_type(key):
                 continue
             fixer = get(key)
             if fixer is not None:
+                if kind is float and fixer is _number and isfinite(item):
+                    continue
                 fixed = fixer(item)
                 if fixed is not item:
+                    if out is None:
+                        out = value.copy()
                     out[key] = fixed
+        if out is None:
+            return value
         for transform in post:
             transform(out)
         return out
@@ -536,10 +555,13 @@ def _object_fixer(
 
 
 def _array_fixer(item: Fixer) -> Fixer:
+    """A list: each item fixed, null items dropped; the input list itself when unchanged."""
     if item is _string:
 
         def fix_strings(value: Any) -> list[Any] | None:
             if type(value) is list:
+                if _STR.issuperset(map(type, value)):
+                    return value
                 out = [x if type(x) is str else _string_slow(x) for x in value if x is not None]
                 return [x for x in out if x is not None] if None in out else out
             single = _string_slow(value)  # one string where a list is expected: wrap it
@@ -551,15 +573,15 @@ def _array_fixer(item: Fixer) -> Fixer:
         if type(value) is not list:
             single = item(value)  # one item where a list is expected: wrap it
             return None if single is None else [single]
-        out = []
-        for element in value:
-            if element is not None:
-                fixed = item(element)
-                if fixed is not None:  # no null items: BigQuery arrays cannot hold them
-                    out.append(fixed)
-        return out
+        out = list(map(item, value))  # every fixer maps None to None
+        if None in out:  # no null items: BigQuery arrays cannot hold them
+            return [x for x in out if x is not None]
+        return value if all(map(is_, out, value)) else out
 
     return fix
+
+
+_STR = frozenset({str})
 
 
 def _types(schema: Schema) -> tuple[str, ...]:
@@ -567,37 +589,90 @@ def _types(schema: Schema) -> tuple[str, ...]:
     return (kind,) if isinstance(kind, str) else tuple(kind)
 
 
-def _property_fixer(name: str, schema: Schema, plan: _Plan, root: bool) -> Fixer:
-    kinds = _types(schema)
-    if "object" in kinds:
-        return _compile_object(schema, plan)
-    if "array" in kinds:
-        return _array_fixer(_property_fixer("", schema["items"], plan, root=False))
-    if schema.get("format") == "date-time":
-        if name == REPLICATION_KEY:
-            return _root_last_updated if root else _last_updated
-        return _date_time
-    for kind in kinds:
-        if kind in _LEAF_FIXERS:
-            return _LEAF_FIXERS[kind]
-    return _identity
-
-
 def _identity(value: Any) -> Any:
     return value
 
 
-def _compile_object(schema: Schema, plan: _Plan, root_keys: tuple[str, ...] | None = None) -> Fixer:
+# --- the fast path: already-canonical records, checked in C ----------------------------------
+# A record that is already in the one shape (every known field of the right JSON type, every
+# date-time canonical, no null array items, no NaN) comes out of the fixers unchanged. Most
+# platforms send nothing else, so each compiled object schema also gets a msgspec type that
+# accepts exactly such values; ``msgspec.convert`` checks a whole record against it in C, and
+# a record that passes is only copied. Anything it rejects takes the fixers. The type is
+# derived from the very fixer each field gets, so the two cannot disagree about a field.
+
+# [0-9], not \d: msgspec compiles patterns without re.ASCII (\d matches any digits).
+_DATE = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # 29 Feb: the fixers
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+)
+#: What ``_last_updated`` returns unchanged: whole seconds, ``Z``.
+_SECONDS_TYPE: Any = Annotated[str, msgspec.Meta(pattern=rf"\A{_DATE}Z\Z")]
+#: What ``_date_time`` returns unchanged: a fraction without trailing zeros, not the epoch.
+_DATE_TIME_TYPE: Any = Annotated[
+    str, msgspec.Meta(pattern=rf"\A(?!{_EPOCH}){_DATE}(?:\.[0-9]{{0,5}}[1-9])?Z\Z")
+]
+_FINITE: Any = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+#: The msgspec type of the values each leaf fixer returns unchanged (strict: no bool as int).
+_FAST_LEAF: dict[Fixer, Any] = {
+    _string: str,
+    _number: int | _FINITE,
+    _integer: int,
+    _boolean: bool,
+    _identity: Any,
+    _date_time: _DATE_TIME_TYPE,
+    _last_updated: _SECONDS_TYPE,
+    _root_last_updated: _SECONDS_TYPE,
+}
+
+
+def _property_fixer(name: str, schema: Schema, plan: _Plan, root: bool) -> tuple[Fixer, Any]:
+    """The fixer of one field, and the msgspec type of the values it leaves unchanged."""
+    kinds = _types(schema)
+    if "object" in kinds:
+        return _compile_object(schema, plan)
+    if "array" in kinds:
+        item, item_type = _property_fixer("", schema["items"], plan, root=False)
+        return _array_fixer(item), list[item_type]  # type: ignore[valid-type]
+    if schema.get("format") == "date-time":
+        if name == REPLICATION_KEY:
+            fixer = _root_last_updated if root else _last_updated
+        else:
+            fixer = _date_time
+        return fixer, _FAST_LEAF[fixer]
+    for kind in kinds:
+        if kind in _LEAF_FIXERS:
+            return _LEAF_FIXERS[kind], _FAST_LEAF[_LEAF_FIXERS[kind]]
+    return _identity, Any
+
+
+def _compile_object(
+    schema: Schema, plan: _Plan, root_keys: tuple[str, ...] | None = None
+) -> tuple[Fixer, Any]:
+    """The fixer of an object schema, and the msgspec type of the objects it leaves as is."""
     root = root_keys is not None
-    fixers = {
+    compiled = {
         name: _property_fixer(name, prop, plan, root) for name, prop in schema["properties"].items()
     }
+    fixers = {name: fixer for name, (fixer, _) in compiled.items()}
     title = schema.get("title", "")
     post = plan.post(title)
+    # Fields the fixers would fill or reject when null: required (non-null) in the fast type.
+    required = set(root_keys or ()) | ({REPLICATION_KEY} if root else set())
+    if post:
+        required |= {"country_code", "party_id"}  # the owner fill
     if root_keys is not None:
         post = (*post, _key_checker(root_keys))
     scalar_key = None if root else SCALAR_TO_OBJECT.get(title)
-    return _object_fixer(fixers, plan.pre.get(title, ()), post, scalar_key)
+    fix = _object_fixer(fixers, plan.pre.get(title, ()), post, scalar_key, root)
+    fields = [
+        (name, kind) if name in required else (name, kind | None, None)
+        for name, (_, kind) in compiled.items()
+    ]
+    fields += [(name, str) for name in sorted(required - set(compiled))]
+    fast = msgspec.defstruct(title or "Object", fields, kw_only=True)
+    return fix, fast
 
 
 _EVSE_PARENT_KEYS = ("country_code", "party_id", "location_id")
@@ -625,9 +700,17 @@ _TOP_LEVEL_STREAMS = ("locations", "sessions", "cdrs", "tariffs", "tokens", "hub
 
 
 @cache
-def _compile(stream: str, version: str, owner: tuple[str, str] | None) -> Fixer:
+def _compile(stream: str, version: str, owner: tuple[str, str] | None) -> tuple[Fixer, Any]:
     schema = _location_tree() if stream == "locations" else STREAM_SCHEMAS[stream]
-    return _compile_object(schema, _Plan(version, owner), root_keys=PRIMARY_KEYS[stream])
+    plan = _Plan(version, owner)
+    fix, fast = _compile_object(schema, plan, root_keys=PRIMARY_KEYS[stream])
+    # Transforms that run before the fixers (2.1.1) change records the fast type accepts.
+    return fix, None if plan.pre else fast
+
+
+#: After this many records, the fast path is dropped for a stream whose records mostly miss
+#: it (a platform that sends numbers as strings, say): a miss costs a partial check.
+FAST_PATH_TRIAL = 64
 
 
 def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Callable[[Any], Record]:
@@ -635,20 +718,34 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
 
     ``owner`` is the platform's (country_code, party_id), used where an object has none
     (2.1.1). For ``locations`` the result keeps a normalized ``evses`` list (each with its
-    ``connectors``); split them off with ``split_location``. The input is not modified.
-    Raises ``BadRecord`` only for an unreadable record: not an object, a primary key missing
-    or null, ``last_updated`` missing or unreadable.
+    ``connectors``); split them off with ``split_location``. The input is not modified; the
+    result is a new dict, whose nested objects and lists may be the input's own when they
+    needed no change. Raises ``BadRecord`` only for an unreadable record: not an object, a
+    primary key missing or null, ``last_updated`` missing or unreadable.
     """
     if stream not in _TOP_LEVEL_STREAMS:
         raise ValueError(f"no normalizer for stream {stream!r}")
     owner_key = (str(owner[0]), str(owner[1])) if owner else None
-    normalize_object = _compile(stream, rules_version(version), owner_key)
+    normalize_object, fast = _compile(stream, rules_version(version), owner_key)
+    convert, rejected = msgspec.convert, msgspec.ValidationError
+    hits = misses = 0
 
     def normalize(record: Any) -> Record:
+        nonlocal fast, hits, misses
         if type(record) is not dict:
             if not isinstance(record, dict):
                 raise BadRecord("the record is not a JSON object")
             record = dict(record)
+        if fast is not None:
+            try:
+                convert(record, fast)  # strict: raises unless nothing needs fixing
+            except rejected:
+                misses += 1
+                if misses >= FAST_PATH_TRIAL and misses > hits:
+                    fast = None
+            else:
+                hits += 1
+                return record.copy()
         return normalize_object(record)
 
     return normalize

@@ -122,6 +122,8 @@ class Cursor:
     fallbacks: int = 0
     #: Whether the URL just handed out came from the server's Link header.
     followed_link: bool = False
+    #: Why the last page's next link was not followed (logged once per stream), if it was not.
+    refused_link: str | None = None
     _seen: set[str] = field(default_factory=set)
 
     def first_url(self) -> str:
@@ -146,8 +148,15 @@ class Cursor:
             if self.total is None:
                 self.first_total = page.total
             self.total = page.total
-        if page.link is not None and self._usable(page.link):
+        self.refused_link = None
+        if page.link is not None:
+            self.refused_link = self._refusal(page.link)
+        if page.link is not None and self.refused_link is None:
             if page.link in self._seen:
+                if page.received == 0:
+                    # An empty page that links back: the end, said clumsily (no loop).
+                    self.followed_link = False
+                    return None
                 raise OCPIError(
                     f"the platform's next link leads back to a page already read "
                     f"({urlsplit(page.link).path}); stopping instead of looping"
@@ -166,15 +175,18 @@ class Cursor:
         self.followed_link = False
         return self.offset_url()
 
-    def _usable(self, link: str) -> bool:
+    def _refusal(self, link: str) -> str | None:
+        """Why a next link is not followed (None: it is)."""
         # The token is only ever sent to the platform's own scheme and host.
         parts = urlsplit(link)
         if not (parts.scheme and parts.netloc) or not same_origin(link, self.module_url):
-            return False
+            return "it points to another host or scheme"
         # A link whose offset jumps past what we received would skip objects (a server that
         # advances by the limit asked for, not by its page cap): page by offset instead.
         offset = dict(parse_qsl(parts.query)).get("offset", "")
-        return not (offset.isdigit() and int(offset) > self.position)
+        if offset.isdigit() and int(offset) > self.position:
+            return "its offset skips objects not received yet"
+        return None
 
 
 class KeySet:
@@ -182,47 +194,47 @@ class KeySet:
 
     Completeness checks need the distinct keys of a whole window; a Python set of a million
     keys costs ~60 MB, this costs ~16 MB. A hash collision could only hide one duplicate in
-    ~10^12 windows of a million keys.
+    ~10^12 windows of a million keys. ``add`` runs once per record: it is written for speed
+    (slots, one probe in the common case, the load limit precomputed).
     """
+
+    __slots__ = ("_limit", "_mask", "_table", "count")
 
     def __init__(self) -> None:
         self._table = array("q", bytes(8 * 1024))
         self._mask = 1023
+        self._limit = self._mask // 2  # grow beyond half full: probes stay short
         self.count = 0
 
     def add(self, key: tuple[object, ...]) -> bool:
         """Add a key; True when it was not there yet."""
         h = hash(key) or 1  # 0 marks an empty slot
-        table, mask = self._table, self._mask
+        table = self._table
+        mask = self._mask
         i = h & mask
-        while True:
-            value = table[i]
-            if value == 0:
-                table[i] = h
-                self.count += 1
-                if self.count * 2 > mask:
-                    self._grow()
-                return True
+        value = table[i]
+        while value:
             if value == h:
                 return False
             i = (i + 1) & mask
+            value = table[i]
+        table[i] = h
+        self.count += 1
+        if self.count > self._limit:
+            self._grow()
+        return True
 
     def __len__(self) -> int:
         return self.count
 
     def _grow(self) -> None:
         old = self._table
-        self._mask = self._mask * 2 + 1
-        self._table = array("q", bytes(8 * (self._mask + 1)))
-        self.count = 0
+        self._mask = mask = self._mask * 2 + 1
+        self._limit = mask // 2
+        self._table = table = array("q", bytes(8 * (mask + 1)))
         for h in old:
             if h:
-                self._insert_hash(h)
-
-    def _insert_hash(self, h: int) -> None:
-        table, mask = self._table, self._mask
-        i = h & mask
-        while table[i]:
-            i = (i + 1) & mask
-        table[i] = h
-        self.count += 1
+                i = h & mask
+                while table[i]:
+                    i = (i + 1) & mask
+                table[i] = h

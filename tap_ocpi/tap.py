@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -232,6 +233,12 @@ class TapOCPI(Tap):
             if stream.bad_records and not self.config.get("skip_bad_records"):
                 problems.append(f"{name}: {stream.bad_records} unreadable (see the log)")
                 skippable = True
+            elif stream.bad_records:  # accepted, but never silently
+                self.logger.warning(
+                    "%s: %d objects could not be read and were skipped (skip_bad_records)",
+                    name,
+                    stream.bad_records,
+                )
         if problems:
             hint = "; set skip_bad_records to accept unreadable objects" if skippable else ""
             raise OCPIError(
@@ -252,16 +259,20 @@ class TapOCPI(Tap):
         try:
             self._state_writer.write_state(self.state)
         finally:
-            name = signal.Signals(signum).name
-            self.logger.error(
-                "Interrupted by %s: the state written last is safe to resume from; "
-                "exiting with status %d",
-                name,
-                code,
-            )
+            # Nothing may stop the exit: the signal can land inside a write to stdout, and
+            # writing or flushing again from here then raises (a reentrant call).
+            with contextlib.suppress(Exception):
+                self.logger.error(
+                    "Interrupted by %s: the state written last is safe to resume from; "
+                    "exiting with status %d",
+                    signal.Signals(signum).name,
+                    code,
+                )
             for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            logging.shutdown()
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            with contextlib.suppress(Exception):
+                logging.shutdown()
             os._exit(code)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -169,21 +170,24 @@ class Scripted(Listener):
 def paged(objects: list[Any], cap: int = 1000,
           link: Callable[[Hit, int, int], str | None] | None = None,
           total: Callable[[int], int | None] = lambda n: n) -> Handler:
-    """A list endpoint: `objects` paged by offset/limit (capped), X-Total-Count from `total`,
-    and a Link from `link(hit, next_offset, page_size)` (default: the spec's absolute link
-    with the request's filters)."""
+    """A list endpoint: those of `objects` (a list the test may change) in the request's
+    [date_from, date_to) window of last_updated, paged by offset/limit (capped), with
+    X-Total-Count from `total` and a Link from `link(hit, next_offset, page_size)` (default:
+    the spec's absolute link with the request's filters)."""
 
     def answer(hit: Hit) -> Reply:
         query = hit.query
+        low, high = query.get("date_from", ""), query.get("date_to", "~")
+        window = [o for o in objects if not _dated(o) or low <= o["last_updated"] < high]
         offset = int(query.get("offset", 0))
         size = min(int(query.get("limit", cap)), cap)
-        page = objects[offset: offset + size]
+        page = window[offset: offset + size]
         headers = {"X-Limit": str(size)}
-        count = total(len(objects))
+        count = total(len(window))
         if count is not None:
             headers["X-Total-Count"] = str(count)
         nxt = offset + len(page)
-        if page and nxt < len(objects):
+        if page and nxt < len(window):
             make = link or spec_link
             value = make(hit, nxt, size)
             if value:
@@ -191,6 +195,15 @@ def paged(objects: list[Any], cap: int = 1000,
         return envelope(page, **headers)
 
     return answer
+
+
+CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _dated(obj: Any) -> bool:
+    """Whether an object has a canonical last_updated (unreadable ones are always served)."""
+    stamp = obj.get("last_updated") if isinstance(obj, dict) else None
+    return isinstance(stamp, str) and CANONICAL.fullmatch(stamp) is not None
 
 
 def spec_link(hit: Hit, offset: int, limit: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -891,3 +892,218 @@ def test_normalizer_is_compiled_once_per_stream_and_version() -> None:
     normalizer("cdrs", "2.2.1", None)
     info = normalize_module._compile.cache_info()
     assert (info.misses, info.hits) == (1, 2)
+
+
+# --- the fast path: msgspec's check accepts only records the fixers leave unchanged ----------
+# normalize() returns a copy of any record its compiled msgspec type accepts, without running
+# the fixers. That is only right if every accepted record is one the fixers would return
+# unchanged, value for value and type for type. These tests check exactly that implication.
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, and of the same types all the way down (1 == 1.0 == True in Python)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+def fast_accepts(fast: Any, record: dict[str, Any]) -> bool:
+    import msgspec  # noqa: PLC0415
+
+    try:
+        msgspec.convert(record, fast)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def check_fast_path(stream: str, version: str, owner: Any, record: dict[str, Any]) -> bool:
+    """Fast type accepts => the fixers return an equal record. Returns whether it accepted."""
+    fix, fast = normalize_module._compile(stream, rules_version(version), owner)
+    if fast is None or not fast_accepts(fast, record):
+        return False
+    before = copy.deepcopy(record)
+    assert same(fix(record), before), "the fast path would pass a record the fixers change"
+    assert same(normalizer(stream, version, owner)(record), before)
+    return True
+
+
+def platform_records() -> list[tuple[str, str, dict[str, Any]]]:
+    from tap_ocpi.mock_platform import MockPlatform, PlatformConfig  # noqa: PLC0415
+
+    platform = MockPlatform(PlatformConfig(sessions=60, locations=12, tokens=20, clients=4))
+    out = []
+    for version in ("2.2.1", "2.3.0"):
+        for stream in ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"):
+            out += [(version, stream, r) for r in platform.expected(stream, version)]
+    return out
+
+
+PLATFORM_RECORDS = platform_records()
+
+
+def test_fast_path_takes_every_canonical_platform_record() -> None:
+    """The test platform sends canonical 2.2.1/2.3.0 data: every record takes the fast path."""
+    for version, stream, record in PLATFORM_RECORDS:
+        assert check_fast_path(stream, version, None, record), (version, stream, record["id"])
+
+
+@pytest.mark.parametrize(("version", "stream", "raw"), covered_cases())
+def test_fast_path_agrees_on_spec_examples(version: str, stream: str, raw: dict) -> None:
+    check_fast_path(stream, version, owner_for(version), raw)
+    normalized = normalizer(stream, version, owner_for(version))(raw)
+    if version != "2.1.1":  # normalized records are canonical: all of them take it
+        assert check_fast_path(stream, version, owner_for(version), normalized)
+
+
+def test_fast_path_is_off_for_2_1_1() -> None:
+    """2.1.1 renames and reshapes before the fixers: no fast path there."""
+    assert normalize_module._compile("sessions", "2.1.1", OWNER)[1] is None
+
+
+#: Values that sit on the edges of what the fixers leave alone.
+EDGE_TIMES = [
+    "2024-02-28T23:59:59Z",
+    "2024-02-29T12:00:00Z",  # leap day: left to the fixers
+    "2023-02-29T12:00:00Z",  # no such day
+    "2024-04-31T00:00:00Z",
+    "2024-12-31T24:00:00Z",
+    "2024-12-31T23:59:60Z",
+    "1970-01-01T00:00:00Z",
+    "1970-01-01T00:00:00.5Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "2024-01-01T00:00:00.5Z",
+    "2024-01-01T00:00:00.50Z",
+    "2024-01-01T00:00:00.000000Z",
+    "2024-01-01T00:00:00.123456Z",
+    "2024-01-01T00:00:00.1234567Z",
+    "2024-01-01T00:00:00z",
+    "2024-01-01t00:00:00Z",
+    "2024-01-01 00:00:00Z",
+    "2024-01-01T00:00:00+00:00",
+    "2024-01-01T00:00:00Z\n",
+    " 2024-01-01T00:00:00Z",
+    "2024-1-01T00:00:00Z",
+    "\uff12\uff10\uff12\uff14-01-01T00:00:00Z",
+    "2024-01-01",
+]
+EDGE_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.sampled_from([0.0, -0.0, 1e308, -1e308, float("inf"), float("nan"), 230.0]),
+    st.text(max_size=6),
+    st.sampled_from(["", "true", "1", "12.5", "NaN", *EDGE_TIMES]),
+    st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers()), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["excl_vat", "incl_vat", "id", "x"]), st.integers(), max_size=2
+    ),
+)
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every dict key and list index below a record, as a path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*prefix, key)
+            yield from paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield (*prefix, index)
+            yield from paths(item, (*prefix, index))
+
+
+def mutate(record: dict[str, Any], path: tuple[Any, ...], value: Any, how: str) -> dict[str, Any]:
+    out = copy.deepcopy(record)
+    node: Any = out
+    for part in path[:-1]:
+        node = node[part]
+    last = path[-1]
+    if how == "delete":
+        del node[last]
+    elif how == "add" and isinstance(node, dict):
+        node[f"{last}_extra"] = value
+    else:
+        node[last] = value
+    return out
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    data=st.data(),
+    index=st.integers(0, len(PLATFORM_RECORDS) - 1),
+    value=EDGE_VALUES,
+    how=st.sampled_from(["set", "set", "set", "delete", "add"]),
+)
+def test_fast_path_only_accepts_records_the_fixers_leave_unchanged(
+    data: Any, index: int, value: Any, how: str
+) -> None:
+    version, stream, record = PLATFORM_RECORDS[index]
+    path = data.draw(st.sampled_from(list(paths(record))))
+    changed = mutate(record, path, value, how)
+    check_fast_path(stream, version, None, changed)
+    check_fast_path(stream, version, ("DE", "VLT"), changed)
+    # Whatever path it takes, normalize agrees with the fixers alone.
+    fix, _ = normalize_module._compile(stream, rules_version(version), None)
+    try:
+        expected = fix(copy.deepcopy(changed))
+    except BadRecord:
+        with pytest.raises(BadRecord):
+            normalizer(stream, version, None)(changed)
+        return
+    assert same(normalizer(stream, version, None)(changed), expected)
+
+
+EDGE_SCALARS = [
+    None, True, False, 0, 1, -1, 2**70, 0.0, -0.0, 230.0, 1.5, 1e308,
+    float("inf"), float("-inf"), float("nan"), "", "1", "true", "x", "2024-01-01T00:00:00Z",
+    [], {}, ["a"], [None], [1], {"excl_vat": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "stream", ["locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"]
+)
+def test_fast_path_every_field_every_edge_value(stream: str) -> None:
+    """Exhaustive over one record per stream: each field (at any depth) set to each value."""
+    version, _, record = next(r for r in PLATFORM_RECORDS if r[1] == stream)
+    for path in paths(record):
+        for value in EDGE_SCALARS:
+            check_fast_path(stream, version, None, mutate(record, path, value, "set"))
+
+
+@pytest.mark.parametrize("value", EDGE_TIMES)
+@pytest.mark.parametrize("field", ["start_date_time", "last_updated"])
+def test_fast_path_timestamps(field: str, value: str) -> None:
+    version, stream, record = next(r for r in PLATFORM_RECORDS if r[1] == "sessions")
+    check_fast_path(stream, version, None, {**record, field: value})
+    period = {**record["charging_periods"][0], "start_date_time": value}
+    check_fast_path(stream, version, None, {**record, "charging_periods": [period]})
+
+
+def test_fast_path_gives_up_on_a_platform_it_never_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records that all miss the fast path stop paying for the check after a trial."""
+    import msgspec  # noqa: PLC0415
+
+    calls = 0
+    real = msgspec.convert
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(msgspec, "convert", counting)
+    normalize = normalizer("sessions", "2.2.1", None)
+    record = minimal_session(kwh="12.5")  # a number as a string: always fixed
+    for _ in range(3 * normalize_module.FAST_PATH_TRIAL):
+        assert normalize(record)["kwh"] == 12.5
+    assert calls == normalize_module.FAST_PATH_TRIAL

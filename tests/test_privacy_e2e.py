@@ -286,3 +286,21 @@ def test_spec_example_personal_values_never_leave_the_tap(
         written += out + err
     leaked = sorted(v for v in personal if v in written)
     assert not leaked, f"{len(leaked)} leaked, e.g. {leaked[:3]}"
+
+
+def test_user_stream_maps_apply_after_the_privacy_map(platform: MockPlatform) -> None:
+    maps = {
+        "tariffs": {"__alias__": "prices"},
+        "sessions": {
+            "currency_lower": "currency.lower()",
+            # A map sees the record after privacy: the RFID uid is already gone.
+            "uid_seen_by_map": "str(record['cdr_token']['uid'])",
+        },
+    }
+    run = run_tap(config_for(platform, "2.2.1", stream_maps=maps))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records["prices"]
+    assert "tariffs" not in run.records
+    sessions = run.records["sessions"]
+    assert {s["currency_lower"] for s in sessions} == {"eur"}
+    assert {s["uid_seen_by_map"] for s in sessions} == {"None"}

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from robustness_helpers import (
@@ -175,6 +175,7 @@ def test_link_to_another_host_is_not_followed_and_gets_no_token(
         run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
     assert proxy.hits == []
     assert_complete(run, platform, ("sessions",))
+    assert run.stderr.count("next link is not followed (it points to another host") == 1
     assert not any(follows_link(p) for p in module_requests(platform, "sessions"))
 
 
@@ -267,6 +268,28 @@ def test_link_that_skips_objects_is_replaced_by_offset_paging(
     with server:
         run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
+    assert "the next link is not followed (its offset skips objects" in run.stderr
+
+
+def test_empty_last_page_linking_to_itself_ends_the_list(
+    tariffs: list[dict[str, Any]], catalog: dict[str, Any]
+) -> None:
+    # A server that always sends a next link (offset + what it served): the last page links
+    # to an empty page, and the empty page links to itself. That is the end, not a loop.
+    def answer(hit: Hit) -> Reply:
+        offset = int(hit.query.get("offset", 0))
+        page = tariffs[offset: offset + 5]
+        query = urlencode({**hit.query, "offset": offset + len(page), "limit": 5})
+        link = f'<http://{hit.headers["Host"]}{hit.path}?{query}>; rel="next"'
+        return envelope(page, **{"X-Total-Count": str(len(tariffs)), "Link": link})
+
+    server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
+    server.route("/ocpi/2.2.1/tariffs", answer)
+    with server:
+        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+    assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
+    offsets = [h.query.get("offset", "0") for h in server.hits_to("/ocpi/2.2.1/tariffs")]
+    assert offsets == ["0", "5", "10"]
 
 
 def test_unstable_order_is_detected_and_reread_in_narrower_windows(
@@ -277,6 +300,49 @@ def test_unstable_order_is_detected_and_reread_in_narrower_windows(
     assert counts["shifted"] > 0
     assert re.search(r"sessions: only \d+ of 120 objects arrived .* re-reading", run.stderr)
     assert_complete(run, platform, ("sessions",))
+
+
+def test_unstable_order_without_total_fails_loudly_instead_of_losing_silently(
+    platform: MockPlatform, catalog: dict[str, Any]
+) -> None:
+    # No X-Total-Count: a skipped object cannot be counted. An object that arrives twice in
+    # one read proves the order moved under the offsets, so the window is re-read; when it
+    # keeps moving, the stream keeps its bookmark and the run fails (nothing is lost).
+    platform.set_faults(no_total=True, unstable_every=2, page_cap=9)
+    state = {"bookmarks": {"sessions": {"replication_key": "last_updated",
+                                        "replication_key_value": "2000-01-01T00:00:00Z"}}}
+    run = run_tap(platform_config(platform), state=state,
+                  catalog=select(catalog, {"sessions", "tariffs"}))
+    one_line_error(run, "sessions: the order changed while paging and the platform sends no "
+                        "X-Total-Count to check against, after 3 re-reads")
+    assert re.search(r"sessions: \d+ objects came twice .* re-reading", run.stderr)
+    assert run.bookmark("sessions") == "2000-01-01T00:00:00Z"
+    assert run.bookmark("tariffs") is not None
+
+
+def test_object_that_leaves_the_window_before_it_is_read_is_not_missing(
+    tariffs: list[dict[str, Any]], catalog: dict[str, Any]
+) -> None:
+    # A live platform: after the first page, an object not read yet is updated, so it leaves
+    # the window [date_from, run start) and the total drops. The first read falls short of
+    # the first total; a re-read of narrower windows finds the rest complete. The updated
+    # object belongs to the next run's window.
+    served = copy.deepcopy(tariffs)
+    listing = paged(served, cap=3)
+
+    def answer(hit: Hit) -> Reply:
+        reply = listing(hit)
+        if len(server.hits_to("/ocpi/2.2.1/tariffs")) == 1:
+            served.pop()  # updated just now: last_updated is past date_to
+        return reply
+
+    server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
+    server.route("/ocpi/2.2.1/tariffs", answer)
+    with server:
+        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+    assert "tariffs: only 9 of 10 objects arrived" in run.stderr
+    assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs[:-1])
+    assert run.bookmark("tariffs") is not None
 
 
 def test_total_that_never_adds_up_keeps_the_bookmark_and_fails_at_the_end(
@@ -292,7 +358,8 @@ def test_total_that_never_adds_up_keeps_the_bookmark_and_fails_at_the_end(
     with server:
         run = run_tap(config_for(server.versions_url), state=state,
                       catalog=select(catalog, {"tariffs", "tokens"}))
-    one_line_error(run, "tariffs: 2 of 12 objects still missing after 3 re-reads")
+    one_line_error(run, "tariffs: 2 of the 12 objects X-Total-Count announced did not arrive, "
+                        "after 3 re-reads")
     assert run.stderr.count("re-reading in") == 3
     assert run.bookmark("tariffs") == "2020-01-01T00:00:00Z"
     assert run.bookmark("tokens") is not None  # the healthy stream finished
@@ -542,6 +609,7 @@ def test_skip_bad_records_accepts_them_but_still_reports(
     run = ok(run_tap(config_for(bad_server.versions_url, skip_bad_records=True),
                      state=STATE_2020, catalog=select(catalog, {"tariffs", "tokens"})))
     assert run.stderr.count("an object could not be read and was skipped") == 3
+    assert "tariffs: 2 objects could not be read and were skipped (skip_bad_records)" in run.stderr
     assert len(run.records["tariffs"]) == len(tariffs) - 2
     assert run.bookmark("tariffs") > "2026-01-01T00:00:00Z"
 
@@ -628,6 +696,22 @@ def test_server_error_inside_http_200_on_the_first_page_keeps_the_token_form(
     assert "Retrying in" in run.stderr
     forms = {h.headers["Authorization"] for h in server.hits_to("/ocpi/2.2.1/tariffs")}
     assert forms == {f"Token {encode_token(TOKEN, 'base64')}"}
+    assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
+
+
+def test_http_408_is_retried(tariffs: list[dict[str, Any]], catalog: dict[str, Any]) -> None:
+    listing = paged(tariffs, cap=5)
+
+    def answer(hit: Hit) -> Reply:
+        if len(server.hits_to("/ocpi/2.2.1/tariffs")) == 1:
+            return Reply(408, b"<html>Request Timeout</html>", content_type="text/html")
+        return listing(hit)
+
+    server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
+    server.route("/ocpi/2.2.1/tariffs", answer)
+    with server:
+        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+    assert "after try 1: GET /ocpi/2.2.1/tariffs: HTTP 408" in run.stderr
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
 
 

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-mb", type=int, default=d.cache_mb,
                    help="memory budget for serialized records")
     p.add_argument("--prewarm", default="",
-                   help="comma-separated versions to pre-render into the cache after start")
+                   help="pre-render into the cache after start: comma-separated versions or "
+                        "version:module entries (e.g. 2.2.1:sessions)")
     return p
 
 

@@ -12,6 +12,7 @@ from tap_ocpi.mock_platform.rng import Rng
 V211, V221, V230 = "2.1.1", "2.2.1", "2.3.0"
 VERSIONS: tuple[str, ...] = (V211, V221, V230)
 TOKEN_ENCODINGS = ("auto", "plain", "base64", "both")
+MODULE_NAMES = ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo")
 DEFAULT_NOW = "2026-01-01T00:00:00Z"
 
 # The parties this platform plays: a CPO and an eMSP (token owner) behind one hub.
@@ -28,8 +29,9 @@ class PlatformConfig:
     default keeps runs byte-identical; ``"wall"`` uses the current time instead, and then
     ``advance(minutes=0)`` stamps changes with the wall clock (what a tap whose bookmark is
     its own run start needs to see them).
-    prewarm: versions whose records are rendered into the cache by a background thread
-    after start (benchmarks then measure serving, not generation; see /admin/stats).
+    prewarm: ``"2.2.1"`` (every module of a version) or ``"2.2.1:sessions"`` entries whose
+    records a background thread renders into the cache after start (benchmarks then
+    measure serving, not generation; progress in /admin/stats).
     token_encoding: ``auto`` accepts the plain token on 2.1.1 and Base64 on 2.2+ (both on
     the versions endpoint), ``plain``/``base64`` only that form, ``both`` either form.
     """
@@ -49,12 +51,15 @@ class PlatformConfig:
     span_days: float = 365.0
     now: str = DEFAULT_NOW
     faults: Mapping[str, Any] = field(default_factory=dict)
-    cache_mb: int = 512
+    cache_mb: int = 768
     prewarm: tuple[str, ...] = ()
     request_log_size: int = 10_000
 
     def __post_init__(self) -> None:
-        unknown = [v for v in (*self.versions, *self.prewarm) if v not in VERSIONS]
+        prewarm = [p.partition(":") for p in self.prewarm]
+        unknown = [v for v in (*self.versions, *(p[0] for p in prewarm)) if v not in VERSIONS]
+        if any(p[2] not in ("", *MODULE_NAMES) for p in prewarm):
+            raise ValueError(f"prewarm modules must be among {', '.join(MODULE_NAMES)}")
         if unknown or not self.versions:
             raise ValueError(f"versions must be a non-empty subset of {', '.join(VERSIONS)}")
         if self.token_encoding not in TOKEN_ENCODINGS:

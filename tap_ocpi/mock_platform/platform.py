@@ -18,10 +18,10 @@ When = str | datetime | float | None
 
 
 class MockPlatform:
-    """A running OCPI platform.
+    """A running OCPI platform, for example::
 
-    >>> with MockPlatform(PlatformConfig(sessions=100)) as p:
-    ...     requests.get(p.versions_url, headers={"Authorization": f"Token {p.token}"})
+        with MockPlatform(PlatformConfig(sessions=100)) as p:
+            requests.get(p.versions_url, headers={"Authorization": p.auth_header()})
 
     Keyword arguments override fields of `config` (``MockPlatform(sessions=10)``).
     """

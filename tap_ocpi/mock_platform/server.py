@@ -268,19 +268,19 @@ class OcpiApp:
             return self._error(500, 3000, "Internal server error", echo)
         self._maybe_shift(module, date_from, date_to, offset)
         serve = min(size, f.short_pages) if f.short_pages else size
-        total, records = self.store.page(module, version, date_from=date_from,
-                                         date_to=date_to, offset=offset, count=serve)
+        total, served, chunks = self.store.page(module, version, date_from=date_from,
+                                                date_to=date_to, offset=offset, count=serve)
         headers = list(echo)
         if not f.no_total:
             headers += [("X-Total-Count", str(total)), ("X-Limit", str(cap))]
-        nxt = offset + len(records)
-        if records and nxt < total:
+        nxt = offset + served
+        if served and nxt < total:
             link = self._link(path, query, nxt, size)
             if link is not None:
                 headers.append(("Link", link))
         if f.latency_ms:
             time.sleep(f.latency_ms / 1000)
-        return Response(200, self._envelope_parts(_array_parts(records)), tuple(headers))
+        return Response(200, self._envelope_parts(_array_parts(chunks)), tuple(headers))
 
     def _maybe_shift(self, module: str, date_from: float | None, date_to: float | None,
                      offset: int) -> None:

@@ -154,8 +154,9 @@ class Contender:
     floor: bool = False
 
 
-def client_contender(key: str, label: str, workload: str, mode: str, modules: Sequence[str],
-                     floor: bool = False) -> Contender:
+def client_contender(
+    key: str, label: str, workload: str, *, mode: str, modules: Sequence[str], floor: bool = False
+) -> Contender:
     def start(platform: Platform) -> Run:
         urls = [platform.first_url(m) for m in modules]
         argv = [PYTHON, str(HERE / "minimal_client.py"), mode, platform.auth, *urls]
@@ -183,9 +184,7 @@ class TapFiles:
         }
         self.configs = {
             "default": self._write("config-default.json", base),
-            "pass": self._write(
-                "config-pass.json", {**base, "privacy_pass": {"sessions": ["."]}}
-            ),
+            "pass": self._write("config-pass.json", {**base, "privacy_pass": {"sessions": ["."]}}),
         }
         discovered = subprocess.run(
             [PYTHON, "-m", "tap_ocpi", "--config", self.configs["default"], "--discover"],
@@ -236,8 +235,16 @@ def record_counts(stderr: str) -> dict[str, int]:
     return counts
 
 
-def tap_contender(key: str, label: str, workload: str, config: str, catalog: str,
-                  files: dict[int, TapFiles], no_prefetch: bool = False) -> Contender:
+def tap_contender(
+    key: str,
+    label: str,
+    workload: str,
+    *,
+    config: str,
+    catalog: str,
+    files: dict[int, TapFiles],
+    no_prefetch: bool = False,
+) -> Contender:
     def start(platform: Platform) -> Run:
         tap = files[platform.sessions]
         entry = [str(HERE / "tap_no_prefetch.py")] if no_prefetch else ["-m", "tap_ocpi"]
@@ -301,27 +308,51 @@ class Result:
 def contenders(files: dict[int, TapFiles]) -> list[Contender]:
     s, cl = "sessions", "cdrs+locations"
     return [
-        client_contender("raw", "raw page fetch, no parsing (`requests`)", s, "raw", [s]),
-        client_contender("floor", "**floor**: `requests` + `orjson`", s, "orjson", [s], True),
-        client_contender("json", "`requests` + standard `json`", s, "json", [s]),
-        tap_contender("tap-pass", "tap-ocpi, privacy fully passed", s, "pass", s, files),
-        tap_contender("tap", "tap-ocpi, default privacy", s, "default", s, files),
         client_contender(
-            "floor-cl", "**floor**: `requests` + `orjson`", cl, "orjson",
-            ["cdrs", "locations"], True,
+            "raw", "raw page fetch, no parsing (`requests`)", s, mode="raw", modules=[s]
         ),
-        tap_contender("tap-cl", "tap-ocpi, default privacy", cl, "default", cl, files),
+        client_contender(
+            "floor", "**floor**: `requests` + `orjson`", s, mode="orjson", modules=[s], floor=True
+        ),
+        client_contender("json", "`requests` + standard `json`", s, mode="json", modules=[s]),
+        tap_contender(
+            "tap-pass", "tap-ocpi, privacy fully passed", s, config="pass", catalog=s, files=files
+        ),
+        tap_contender(
+            "tap", "tap-ocpi, default privacy", s, config="default", catalog=s, files=files
+        ),
+        client_contender(
+            "floor-cl",
+            "**floor**: `requests` + `orjson`",
+            cl,
+            mode="orjson",
+            modules=["cdrs", "locations"],
+            floor=True,
+        ),
+        tap_contender(
+            "tap-cl", "tap-ocpi, default privacy", cl, config="default", catalog=cl, files=files
+        ),
     ]
 
 
 def latency_contenders(files: dict[int, TapFiles]) -> list[Contender]:
     s = "sessions"
     return [
-        client_contender("lat-raw", "network alone: raw page fetch", s, "raw", [s]),
-        client_contender("lat-floor", "`requests` + `orjson` (sequential)", s, "orjson", [s]),
-        tap_contender("lat-tap", "tap-ocpi (prefetch on)", s, "default", s, files),
+        client_contender("lat-raw", "network alone: raw page fetch", s, mode="raw", modules=[s]),
+        client_contender(
+            "lat-floor", "`requests` + `orjson` (sequential)", s, mode="orjson", modules=[s]
+        ),
         tap_contender(
-            "lat-seq", "tap-ocpi, prefetch off", s, "default", s, files, no_prefetch=True
+            "lat-tap", "tap-ocpi (prefetch on)", s, config="default", catalog=s, files=files
+        ),
+        tap_contender(
+            "lat-seq",
+            "tap-ocpi, prefetch off",
+            s,
+            config="default",
+            catalog=s,
+            files=files,
+            no_prefetch=True,
         ),
     ]
 
@@ -345,7 +376,7 @@ def measure(platform: Platform, entrants: list[Contender], rounds: int) -> list[
     return results
 
 
-# --- the report ------------------------------------------------------------------------------------
+# --- the report -------------------------------------------------------------------------------
 
 
 def fmt_size(n: int) -> str:
@@ -360,7 +391,7 @@ def table(results: list[Result]) -> str:
     ]
     for r in results:
         wall = r.median("wall")
-        ratio = f"{statistics.median(r.ratios):.2f}x" if r.ratios else "–"
+        ratio = f"{statistics.median(r.ratios):.2f}x" if r.ratios else "-"
         workload = r.contender.workload
         if r.records != r.objects:
             workload += f" ({r.records:,} records out)"
@@ -402,17 +433,33 @@ def machine() -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
-                   help="comma-separated session counts (default: 10000,100000,1000000)")
+    p.add_argument(
+        "--sizes",
+        default=",".join(str(s) for s in DEFAULT_SIZES),
+        help="comma-separated session counts (default: 10000,100000,1000000)",
+    )
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="10k sessions, 1 round, latency case at 10k")
-    p.add_argument("--latency-ms", type=int, default=50,
-                   help="per-page latency of the slow-platform case (0 skips it)")
-    p.add_argument("--latency-size", type=int, default=100_000,
-                   help="sessions for the slow-platform case (default 100000)")
-    p.add_argument("--ocpi-version", default="2.2.1", choices=["2.1.1", "2.2.1", "2.3.0"],
-                   help="the version every contender reads (default 2.2.1)")
+    p.add_argument(
+        "--quick", action="store_true", help="10k sessions, 1 round, latency case at 10k"
+    )
+    p.add_argument(
+        "--latency-ms",
+        type=int,
+        default=50,
+        help="per-page latency of the slow-platform case (0 skips it)",
+    )
+    p.add_argument(
+        "--latency-size",
+        type=int,
+        default=100_000,
+        help="sessions for the slow-platform case (default 100000)",
+    )
+    p.add_argument(
+        "--ocpi-version",
+        default="2.2.1",
+        choices=["2.1.1", "2.2.1", "2.3.0"],
+        help="the version every contender reads (default 2.2.1)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -453,9 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.latency_ms and size == args.latency_size:
                     platform.set_faults(latency_ms=args.latency_ms)
                     try:
-                        latency_results = measure(
-                            platform, latency_contenders(files), args.rounds
-                        )
+                        latency_results = measure(platform, latency_contenders(files), args.rounds)
                     finally:
                         platform.set_faults()
             finally:
@@ -469,8 +514,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if latency_results:
         processing = next(
-            (r.median("wall") for r in results
-             if r.size == args.latency_size and r.contender.key == "tap"),
+            (
+                r.median("wall")
+                for r in results
+                if r.size == args.latency_size and r.contender.key == "tap"
+            ),
             None,
         )
         out += [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
+import orjson
 import requests
 
 
@@ -25,10 +26,7 @@ def crawl(session: requests.Session, url: str, mode: str, out: object) -> tuple[
     pages = records = 0
     total = None
     next_url: str | None = url
-    if mode == "orjson":
-        import orjson
-
-        loads, dumps = orjson.loads, orjson.dumps
+    loads, dumps = orjson.loads, orjson.dumps
     while next_url:
         response = session.get(next_url)
         response.raise_for_status()

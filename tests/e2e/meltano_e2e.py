@@ -1,5 +1,6 @@
-"""Helpers and fixtures for the Meltano end-to-end tests (conftest.py re-exports the fixtures): the test platform, a sandboxed Meltano, throwaway
-PostgreSQL databases, and readers for what the loaders wrote.
+"""Helpers and fixtures of the Meltano end-to-end tests (conftest.py re-exports the fixtures):
+the test platform, a sandboxed Meltano, throwaway PostgreSQL databases, and readers for what
+the loaders wrote.
 
 Isolation: every test gets its own Meltano system directory (``MELTANO_SYS_DIR_ROOT`` in a temp
 dir, holding its own SQLite system database, run and log folders) whose ``extractors`` and
@@ -17,6 +18,7 @@ import ast
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,10 +30,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from tap_ocpi.client import parse_utc, utc_text
 from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform, PlatformConfig
+from tap_ocpi.privacy import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS, is_private
 from tap_ocpi.schemas import PRIMARY_KEYS, STREAM_SCHEMAS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +51,9 @@ STREAMS = tuple(PRIMARY_KEYS)
 # changes with the current time, after the bookmark of the run before (the tap's bookmark is
 # the end of the window it read completely, i.e. that run's start).
 PLATFORM_NOW = "wall"
-SMALL = {"seed": 11, "locations": 25, "sessions": 300, "tariffs": 6, "tokens": 40, "clients": 4}
+SMALL = PlatformConfig(
+    now=PLATFORM_NOW, seed=11, locations=25, sessions=300, tariffs=6, tokens=40, clients=4
+)
 ADVANCE = {"new_sessions": 7, "updated_sessions": 5, "updated_locations": 2, "minutes": 0}
 RUN_TIMEOUT = 600
 
@@ -65,7 +73,7 @@ def need(condition: bool, why: str) -> None:
 @pytest.fixture
 def platform() -> Iterator[MockPlatform]:
     """A small platform of its own for each test (tests move its data)."""
-    with MockPlatform(PlatformConfig(now=PLATFORM_NOW, **SMALL)) as running:
+    with MockPlatform(SMALL) as running:
         yield running
 
 
@@ -102,9 +110,11 @@ def expected_keys(
                 continue
             for evse in obj.get("evses") or []:
                 loc = (obj["country_code"], obj["party_id"], obj["id"])
-                out["evses"][(*loc, evse["uid"])] += 1
+                evse_key = (*loc, evse["uid"])
+                out["evses"][evse_key] += 1
                 for connector in evse.get("connectors") or []:
-                    out["connectors"][(*loc, evse["uid"], connector["id"])] += 1
+                    connector_key = (*evse_key, connector["id"])
+                    out["connectors"][connector_key] += 1
     return out
 
 
@@ -142,9 +152,17 @@ class MeltanoResult:
     seconds: float
 
     def check(self) -> MeltanoResult:
+        errors = [
+            line.strip()
+            for line in self.stderr.splitlines()
+            if re.search(r"error|exception|failed", line, re.IGNORECASE)
+            and not line.lstrip().startswith(("File ", "Traceback", "raise "))
+        ]
         assert self.returncode == 0, (
             f"meltano {' '.join(self.args)} exited {self.returncode} after {self.seconds:.1f}s\n"
-            f"--- stdout (tail)\n{self.stdout[-3000:]}\n--- stderr (tail)\n{self.stderr[-6000:]}"
+            + "--- error lines\n"
+            + "\n".join(dict.fromkeys(errors[-20:]))
+            + f"\n--- stderr (tail)\n{self.stderr[-4000:]}"
         )
         return self
 
@@ -161,7 +179,9 @@ class Meltano:
     def output(self) -> Path:
         return Path(self.env["OCPI_TEST_OUTPUT_DIR"])
 
-    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> MeltanoResult:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> MeltanoResult:
         result = self.start(*args, env=env).wait()
         return result.check() if check else result
 
@@ -273,13 +293,15 @@ def meltano(meltano_installed: Path, tmp_path: Path, platform: MockPlatform) -> 
 
 @pytest.fixture(scope="session")
 def pg_server() -> str:
-    psycopg = pytest.importorskip("psycopg")
     try:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute("select 1")
     except psycopg.OperationalError as exc:
-        need(False, f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc}); "
-             "run `bash scripts/ensure_postgres.sh`")
+        need(
+            False,
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres ({exc}); "
+            "run `bash scripts/ensure_postgres.sh`",
+        )
     return PG_DSN
 
 
@@ -295,17 +317,13 @@ class PgDatabase:
     def sqlalchemy_url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.name}"
 
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        import psycopg
-
+    def query(self, query: str | sql.Composed, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn) as conn:
-            return list(conn.execute(sql, params or None).fetchall())
+            return list(conn.execute(query, params or None).fetchall())
 
-    def execute(self, sql: str) -> None:
-        import psycopg
-
+    def execute(self, query: str | sql.Composed) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql)
+            conn.execute(query)
 
     def columns(self, table: str) -> dict[str, str]:
         rows = self.query(
@@ -314,7 +332,7 @@ class PgDatabase:
             PG_SCHEMA,
             table,
         )
-        return dict(rows)  # type: ignore[arg-type]
+        return {str(name): str(kind) for name, kind in rows}
 
     def tables(self) -> set[str]:
         rows = self.query(
@@ -323,24 +341,43 @@ class PgDatabase:
         return {r[0] for r in rows}
 
     def rows(self, table: str) -> list[dict[str, Any]]:
-        import psycopg
-        from psycopg.rows import dict_row
-
         with psycopg.connect(self.dsn, row_factory=dict_row) as conn:
-            return list(conn.execute(f'select * from {PG_SCHEMA}."{table}"').fetchall())
+            return list(conn.execute(sql.SQL("select * from {}").format(_table(table))).fetchall())
+
+    def duplicate_keys(self, table: str, keys: Iterable[str]) -> list[tuple[Any, ...]]:
+        columns = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
+        return self.query(
+            sql.SQL("select {k}, count(*) from {t} group by {k} having count(*) > 1").format(
+                k=columns, t=_table(table)
+            )
+        )
+
+    def value(self, table: str, column: str, object_id: str) -> Any:
+        """`column` of the row whose `id` is `object_id` (exactly one row)."""
+        ((value,),) = self.query(
+            sql.SQL("select {c} from {t} where id = %s").format(
+                c=sql.Identifier(column), t=_table(table)
+            ),
+            object_id,
+        )
+        return value
+
+
+def _table(name: str) -> sql.Identifier:
+    return sql.Identifier(PG_SCHEMA, name)
 
 
 def _new_database() -> Iterator[PgDatabase]:
-    import psycopg
-
     name = f"tap_ocpi_e2e_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     try:
         yield PgDatabase(name)
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
 
 
 @pytest.fixture
@@ -370,11 +407,15 @@ def read_jsonl(folder: Path) -> dict[str, list[dict[str, Any]]]:
 
 def csv_files(folder: Path) -> dict[str, list[Path]]:
     """target-csv's files per stream (`<stream>/<stream>-<UTC timestamp>.csv`), oldest first."""
-    return {
-        sub.name: sorted(sub.glob(f"{sub.name}-*.csv"))
-        for sub in sorted(folder.iterdir())
-        if sub.is_dir()
-    } if folder.is_dir() else {}
+    return (
+        {
+            sub.name: sorted(sub.glob(f"{sub.name}-*.csv"))
+            for sub in sorted(folder.iterdir())
+            if sub.is_dir()
+        }
+        if folder.is_dir()
+        else {}
+    )
 
 
 def read_csv_file(path: Path) -> list[dict[str, str]]:
@@ -433,8 +474,6 @@ def personal_values(platform: MockPlatform) -> set[str]:
     location or a tariff (public data the tap passes on purpose). EVSEs stay in the check:
     their meter ids are personal even at public places.
     """
-    from tap_ocpi.privacy import is_private
-
     version = served_version(platform)
     public: set[str] = set()
     for loc in platform.expected("locations", version):
@@ -447,8 +486,6 @@ def personal_values(platform: MockPlatform) -> set[str]:
 
 def blank_columns(stream: str) -> list[str]:
     """Top-level columns the default privacy rules always emit as null for this stream."""
-    from tap_ocpi.privacy import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS
-
     opened = {
         path.split(".")[0]
         for table in (SAFE_FIELDS, PUBLIC_PLACE_FIELDS, DEFAULT_HASH_FIELDS)

@@ -92,8 +92,11 @@ def run_tap(args: list[str], config: dict[str, Any], tmp_path: Path) -> list[dic
     assert proc.returncode == 0, proc.stderr[-3000:]
     if "--discover" in args:
         return [
-            {"stream": s["tap_stream_id"], "schema": s["schema"], "key_properties": s.get(
-                "key_properties", [])}
+            {
+                "stream": s["tap_stream_id"],
+                "schema": s["schema"],
+                "key_properties": s.get("key_properties", []),
+            }
             for s in json.loads(proc.stdout)["streams"]
         ]
     messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

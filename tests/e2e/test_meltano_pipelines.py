@@ -14,17 +14,16 @@ from typing import Any
 import pytest
 from meltano_e2e import (
     ADVANCE,
-    PG_SCHEMA,
     STREAMS,
     Meltano,
     PgDatabase,
     blank_columns,
+    csv_files,
     expected_keys,
     incremental_windows,
     leaves,
     output_keys,
     personal_values,
-    csv_files,
     read_csv,
     read_jsonl,
     schema_of,
@@ -50,10 +49,12 @@ def assert_same_keys(
     for stream in STREAMS:
         missing = want[stream] - got[stream]
         extra = got[stream] - want[stream]
-        assert not missing and not extra, (
+        problem = (
             f"{stream}: {sum(missing.values())} expected keys missing (e.g. "
             f"{list(missing)[:3]}), {sum(extra.values())} unexpected (e.g. {list(extra)[:3]})"
         )
+        assert not missing, problem
+        assert not extra, problem
 
 
 def assert_no_personal_values(platform: MockPlatform, where: str, values: set[str]) -> None:
@@ -82,6 +83,8 @@ def test_jsonl_incremental_state_and_full_refresh(meltano: Meltano, platform: Mo
     meltano.run(*RUN, "tap-ocpi", "target-jsonl", env={"OCPI_TEST_OUTPUT_DIR": str(run1)})
     first = read_jsonl(run1 / "jsonl")
     assert_same_keys(output_keys(first), expected_keys(platform))
+    values = {leaf for rows in first.values() for row in rows for leaf in leaves(row)}
+    assert_no_personal_values(platform, "JSONL", values)
 
     state = meltano.state(state_id("tap-ocpi", "target-jsonl"))
     marks = bookmarks(state)
@@ -209,11 +212,7 @@ def test_postgres_upsert_types_and_privacy(
             {**{s: Counter() for s in STREAMS}, **output_keys({stream: rows})},
             {**{s: Counter() for s in STREAMS}, stream: want[stream]},
         )
-        keys = ", ".join(f'"{k}"' for k in PRIMARY_KEYS[stream])
-        dupes = pg_database.query(
-            f'select {keys}, count(*) from {PG_SCHEMA}."{stream}" group by {keys} '
-            "having count(*) > 1"
-        )
+        dupes = pg_database.duplicate_keys(stream, PRIMARY_KEYS[stream])
         assert not dupes, f"{stream}: duplicate keys {dupes[:3]}"
 
         columns = pg_database.columns(stream)
@@ -230,10 +229,9 @@ def test_postgres_upsert_types_and_privacy(
             assert not filled, f"{stream}.{column} should be null, e.g. {filled[:2]}"
 
     # spot checks of the types as an analyst sees them
-    (lu_type,) = pg_database.query(
-        f"select pg_typeof(last_updated)::text from {PG_SCHEMA}.sessions limit 1"
-    )[0]
-    assert lu_type.startswith("timestamp")
+    assert pg_database.columns("sessions")["last_updated"].startswith("timestamp")
+    assert pg_database.columns("sessions")["cdr_token"] == "jsonb"
+    assert pg_database.columns("sessions")["kwh"] in _NUMERIC
 
     counts_before = {s: len(pg_database.rows(s)) for s in served}
     changes = platform.advance(**ADVANCE)
@@ -251,15 +249,11 @@ def test_postgres_upsert_types_and_privacy(
     version = served_version(platform)
     latest = {o["id"]: o["last_updated"] for o in platform.expected("sessions", version)}
     for sid in changes["updated_sessions"] + changes["created_sessions"]:
-        ((value,),) = pg_database.query(
-            f"select last_updated from {PG_SCHEMA}.sessions where id = %s", sid
-        )
+        value = pg_database.value("sessions", "last_updated", sid)
         assert _utc(value) == _parse(latest[sid]), sid
     latest = {o["id"]: o["last_updated"] for o in platform.expected("locations", version)}
     for lid in changes["updated_locations"]:
-        ((value,),) = pg_database.query(
-            f"select last_updated from {PG_SCHEMA}.locations where id = %s", lid
-        )
+        value = pg_database.value("locations", "last_updated", lid)
         assert _utc(value) == _parse(latest[lid]), lid
 
     state = meltano.state(state_id("tap-ocpi", "target-postgres"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from mock_helpers import ocpi_get
+from mock_helpers import crawl, ocpi_get
 
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.mock_platform.__main__ import config_from_args
@@ -73,12 +73,17 @@ def test_a_million_sessions_are_generated_on_demand(platform_factory,
     assert time.perf_counter() - t0 < 5  # no per-record work at start-up
 
 
-def test_cache_budget_does_not_change_results(platform_factory) -> None:
-    big = platform_factory(sessions=300, cache_mb=256)
-    tiny = platform_factory(sessions=300, cache_mb=1)  # forces the compressed tier
+def test_cache_budget_does_not_change_results(platform_factory,
+                                              http: requests.Session) -> None:
+    big = platform_factory(sessions=300, cache_mb=256, page_cap=70)
+    tiny = platform_factory(sessions=300, cache_mb=1, page_cap=70)  # uses compressed blocks
     for module in ("sessions", "cdrs"):
         for _ in range(2):
-            assert list(big.expected(module, "2.3.0")) == list(tiny.expected(module, "2.3.0"))
+            want = list(big.expected(module, "2.3.0"))
+            assert list(tiny.expected(module, "2.3.0")) == want
+            got, pages = crawl(http, tiny, "2.3.0", module, date_from="2000-01-01T00:00:00Z")
+            assert got == want
+            assert len(pages) == -(-len(want) // 70)
     assert tiny.stats()["cache_bytes"]["compressed"] > 0
 
 
@@ -131,7 +136,7 @@ def test_cli_rejects_bad_options() -> None:
 
 
 def test_prewarm_fills_the_cache(platform_factory) -> None:
-    p = platform_factory(sessions=200, prewarm=("2.3.0",))
+    p = platform_factory(sessions=200, prewarm=("2.3.0", "2.1.1:tokens"))
     deadline = time.monotonic() + 10
     while p.stats()["prewarm"]["state"] != "done" and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -8,6 +8,7 @@ import pytest
 
 from tap_ocpi.mock_platform import Faults, PlatformConfig
 from tap_ocpi.mock_platform.faults import parse_fault_args
+from tap_ocpi.mock_platform.store import Store
 from tap_ocpi.mock_platform.timeline import FORMATTERS, Timeline, parse_datetime
 from tap_ocpi.mock_platform.world import World
 
@@ -106,6 +107,17 @@ def test_fault_parsing() -> None:
 
 def test_config_validation() -> None:
     for bad in ({"versions": ("2.2",)}, {"token_encoding": "hex"}, {"locations": 0},
-                {"page_cap": 0}, {"token": "has space"}, {"token": "x" * 65}):
+                {"page_cap": 0}, {"token": "has space"}, {"token": "x" * 65},
+                {"prewarm": ("2.2.1:nothing",)}, {"prewarm": ("3.0",)}):
         with pytest.raises(ValueError, match="must"):
             PlatformConfig(**bad)
+
+
+def test_runs_stop_at_the_end_of_the_generated_range() -> None:
+    """Created records follow the last base index without a gap but live outside blocks."""
+    store = Store(PlatformConfig(sessions=20))
+    store.advance(new_sessions=3)
+    total, served, chunks = store.page("sessions", "2.2.1", date_from=None, date_to=None,
+                                       offset=0, count=100)
+    assert total == served == 23
+    assert len(chunks) == 4  # one slice of the 20 generated, three created one by one
