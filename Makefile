@@ -47,19 +47,23 @@ help:
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): pyproject.toml
+	@echo "== $(VENV): the tap (editable) and the dev tools (about a minute the first time)"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_ENV) $(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(PIP_ENV) $(VENV)/bin/python -m pip install -qq -e '.[dev]'
 	@touch $@
 
 meltano: $(PLUGINS_STAMP)
 
 $(MVENV_STAMP):
+	@echo "== $(MVENV): Meltano $(MELTANO_VERSION) in its own venv"
 	@test -x $(MVENV)/bin/python || $(PYTHON) -m venv $(MVENV)
-	$(PIP_ENV) $(MVENV)/bin/python -m pip install --quiet 'meltano==$(MELTANO_VERSION)' 'psycopg[binary]>=3.2,<4'
+	$(PIP_ENV) $(MVENV)/bin/python -m pip install -qq 'meltano==$(MELTANO_VERSION)' \
+		'psycopg[binary]>=3.2,<4'
 	@touch $@
 
 # Plugins are reinstalled when their declarations or the tap's dependencies change.
 $(PLUGINS_STAMP): $(MVENV_STAMP) meltano.yml pyproject.toml
+	@echo "== .meltano/: meltano install (the tap, target-csv, target-jsonl, target-postgres)"
 	$(MELTANO_ENV) $(MELTANO) install
 	@touch $@
 

@@ -132,9 +132,9 @@ SETTINGS = th.PropertiesList(
         "skip_bad_records",
         th.BooleanType(),
         default=False,
-        description="Finish with "
-        "exit status 0 although some objects could not be read (they are still "
-        "reported by stream and key).",
+        description="Accept objects that cannot be read: finish with exit status 0 and "
+        "move the bookmark (they are still reported by stream and key). Otherwise their "
+        "stream keeps its bookmark and the run exits 1.",
     ),
     th.Property(
         "ca_bundle",

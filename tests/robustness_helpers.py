@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from tap_ocpi.mock_platform import MockPlatform
@@ -65,10 +65,13 @@ class Reply:
 Handler = Callable[[Hit], Reply]
 
 
-def envelope(data: Any, status_code: int = 1000, **headers: str) -> Reply:
+def envelope(data: Any, status_code: int = 1000, headers: dict[str, str] | None = None) -> Reply:
     body = {"data": data, "status_code": status_code, "status_message": "Success",
             "timestamp": "2026-01-01T00:00:00Z"}
-    return Reply(200, json.dumps(body).encode(), dict(headers))
+    return Reply(200, json.dumps(body).encode(), dict(headers or {}))
+
+
+ListenerT = TypeVar("ListenerT", bound="Listener")
 
 
 class _Server(ThreadingHTTPServer):
@@ -114,7 +117,7 @@ class Listener:
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> Listener:
+    def __enter__(self: ListenerT) -> ListenerT:
         self._thread.start()
         return self
 
@@ -192,7 +195,7 @@ def paged(objects: list[Any], cap: int = 1000,
             value = make(hit, nxt, size)
             if value:
                 headers["Link"] = value
-        return envelope(page, **headers)
+        return envelope(page, headers=headers)
 
     return answer
 

@@ -281,7 +281,7 @@ def test_empty_last_page_linking_to_itself_ends_the_list(
         page = tariffs[offset: offset + 5]
         query = urlencode({**hit.query, "offset": offset + len(page), "limit": 5})
         link = f'<http://{hit.headers["Host"]}{hit.path}?{query}>; rel="next"'
-        return envelope(page, **{"X-Total-Count": str(len(tariffs)), "Link": link})
+        return envelope(page, headers={"X-Total-Count": str(len(tariffs)), "Link": link})
 
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
@@ -391,7 +391,7 @@ def test_timestamps_without_z_or_with_offsets_become_utc_z(
               for r in run.records[stream] for s in _strings(r) if DATE_TIME.match(s)]
     assert len(stamps) >= sum(len(run.records[s]) for s in ("sessions", "locations", "evses"))
     assert all(s.endswith("Z") for s in stamps), [s for s in stamps if not s.endswith("Z")][:3]
-    assert run.bookmark("sessions").endswith("Z")
+    assert (run.bookmark("sessions") or "").endswith("Z")
 
 
 DATE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -600,7 +600,7 @@ def test_unreadable_objects_are_reported_and_keep_their_streams_bookmark(
     assert len(run.records["tariffs"]) == len(tariffs) - 2
     assert run.bookmark("tariffs") == "2020-01-01T00:00:00Z"
     assert run.bookmark("tokens") == "2020-01-01T00:00:00Z"
-    assert run.bookmark("sessions") > "2026-01-01T00:00:00Z"
+    assert (run.bookmark("sessions") or "") > "2026-01-01T00:00:00Z"
 
 
 def test_skip_bad_records_accepts_them_but_still_reports(
@@ -611,7 +611,7 @@ def test_skip_bad_records_accepts_them_but_still_reports(
     assert run.stderr.count("an object could not be read and was skipped") == 3
     assert "tariffs: 2 objects could not be read and were skipped (skip_bad_records)" in run.stderr
     assert len(run.records["tariffs"]) == len(tariffs) - 2
-    assert run.bookmark("tariffs") > "2026-01-01T00:00:00Z"
+    assert (run.bookmark("tariffs") or "") > "2026-01-01T00:00:00Z"
 
 
 # == 3. Retries and throttling ================================================================

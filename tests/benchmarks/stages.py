@@ -202,6 +202,8 @@ def main() -> int:
     step("WHOLE: decode + _new_records + SDK _sync_records + write", whole())
     if args.candidates:
         for name in CANDIDATES:
+            if name.startswith("child") and args.stream != "locations":
+                continue
             step(f"WHOLE with {name}", whole((name,)))
         step("WHOLE with all of them", whole(tuple(CANDIDATES)))
 
@@ -297,7 +299,37 @@ def _itemgetter_and_issuperset(stream: Any) -> Callable[[], None]:
     return undo
 
 
+def _child_schema_once(stream: Any) -> Callable[[], None]:
+    """A child stream (evses, connectors) writes its SCHEMA message once per run. The SDK
+    syncs a child once per parent record, and each sync() writes SCHEMA again (serialised
+    with dataclasses.asdict, a deep copy of the schema): two per location."""
+    if stream.parent_stream_type is None:
+        return lambda: None
+    original = stream._write_schema_message
+    sent = False
+
+    def write_schema() -> None:
+        nonlocal sent
+        if not sent:
+            sent = True
+            original()
+
+    stream._write_schema_message = write_schema
+    return lambda: stream.__dict__.pop("_write_schema_message")
+
+
+def _child_state_by_parent(stream: Any) -> Callable[[], None]:
+    """A child stream leaves STATE messages to its parent (whose STATE carries the whole
+    tap state, children's bookmarks included) instead of one per parent record."""
+    if stream.parent_stream_type is None:
+        return lambda: None
+    stream._write_state_message = lambda: None
+    return lambda: stream.__dict__.pop("_write_state_message")
+
+
 CANDIDATES: dict[str, Callable[[Any], Callable[[], None]]] = {
+    "child SCHEMA once": _child_schema_once,
+    "child STATE via parent": _child_state_by_parent,
     "no pop_deselected": _skip_pop_deselected,
     "no per-record state": _no_record_state,
     "no child contexts": _no_child_contexts,

@@ -12,8 +12,9 @@ import requests
 
 from tap_ocpi.mock_platform import MockPlatform
 
-# The spec digest and examples live outside the repo (CC BY-ND, shared by the team).
-SHARED = Path(os.environ.get("OCPI_SHARED_DIR", "/work/shared"))
+# The spec digest and examples live beside the repo (CC BY-ND, shared by the team; CI clones
+# the repo with shared/ next to it).
+SHARED = Path(os.environ.get("OCPI_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
 
 Get = Callable[..., requests.Response]
 
