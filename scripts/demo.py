@@ -76,6 +76,10 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def wrapped(text: str) -> None:
+    say(textwrap.fill(text, 96))
+
+
 def heading(text: str) -> None:
     say(f"\n{BOLD}== {text}{RESET}")
 
@@ -309,7 +313,7 @@ def main() -> int:
         env = meltano_env(platform)
         log = OUT / f"run-{run}.log"
         heading("meltano --environment=demo run tap-ocpi target-csv")
-        say(
+        wrapped(
             "First run: no saved state, everything since start_date is read."
             if run == 1
             else "Saved state found: each stream asks only for objects changed since its "
@@ -335,15 +339,17 @@ def move_platform(platform: Platform, state: dict[str, Any]) -> None:
     """Recreate the data the previous run saw, then one new step after its bookmark."""
     for step in state["steps"]:
         platform.apply(step)
-    at = max(parse_utc(state["bookmark"]), platform.clock()) if state["bookmark"] else None
-    at = at or platform.clock()
-    # stamp the changes after the bookmark and before this run starts (its window's end)
-    room = (dt.datetime.now(dt.timezone.utc) - at).total_seconds() / 60 - 0.1
+    # Stamp the changes after the previous run's bookmark (so this run sees them), within the
+    # last two minutes (so they look recent), and before this run starts (its window's end).
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    at = max([platform.clock(), now - dt.timedelta(minutes=2)] + (
+        [parse_utc(state["bookmark"])] if state["bookmark"] else []))  # fmt: skip
+    room = (now - at).total_seconds() / 60 - 0.1
     step = {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "minutes": max(0.0, min(STEP_MINUTES, room))}
     moved = platform.apply(step)
     state["steps"].append(step)
     counts = moved["counts"]
-    say(
+    wrapped(
         f"The platform's data moved on (step {len(state['steps'])}): "
         f"{counts['created_sessions']} new sessions, {counts['updated_sessions']} sessions "
         f"updated ({counts['created_cdrs']} of them finished, with a new CDR each), "
@@ -384,13 +390,13 @@ def report(
         header += ["new", "updated", "re-read"]
     say(table(rows, [*header, "bookmark (saved state)"]))
     if not first:
-        say(
-            f"{DIM}new: keys not seen before; updated: a newer version of a row from an earlier "
-            f"run (keep the latest\nlast_updated per key, or load into PostgreSQL, which "
-            f"upserts); re-read: unchanged rows sent again (inside the 15-minute lookback\n"
-            f"window, or EVSEs and connectors of a changed location). Streams whose data did not "
-            f"move read nothing.{RESET}"
+        note = (
+            "new: keys not seen before; updated: a newer version of a row from an earlier run "
+            "(keep the latest last_updated per key, or load into PostgreSQL, which upserts); "
+            "re-read: unchanged rows sent again (inside the 15-minute lookback window, or EVSEs "
+            "and connectors of a changed location). Streams whose data did not move read nothing."
         )
+        say(f"{DIM}{textwrap.fill(note, 96)}{RESET}")
 
     if first:
         sessions = read_rows(files_after["sessions"])

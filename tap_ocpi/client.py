@@ -377,7 +377,9 @@ class OCPIStream(RESTStream[str]):
     records_jsonpath = "$.data[*]"
 
     def __init__(self, tap: TapOCPI, **kwargs: Any) -> None:
-        super().__init__(tap, schema=STREAM_SCHEMAS[self.name], **kwargs)
+        # The schema says what privacy emits: a pseudonymised number is a string.
+        schema = tap.privacy.schema_for(self.name, STREAM_SCHEMAS[self.name])
+        super().__init__(tap, schema=schema, **kwargs)
         self.primary_keys = list(PRIMARY_KEYS[self.name])
         self.ocpi_tap = tap
         self.path = self.module  # names the endpoint in the SDK's request metrics

@@ -206,7 +206,9 @@ class TapOCPI(Tap):
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no pre-sync hook
         """Check everything that can be checked before the first record, then sync."""
         selected = self.selected_stream_names()
-        PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
+        policy = PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
+        for name in selected:
+            self.logger.info("%s", policy.describe(name))
         platform = self.platform
         for name in selected:
             module = self.streams[name].module  # type: ignore[attr-defined]

@@ -8,6 +8,8 @@ paths and exactly those values come through.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Iterator
@@ -304,3 +306,18 @@ def test_user_stream_maps_apply_after_the_privacy_map(platform: MockPlatform) ->
     sessions = run.records["sessions"]
     assert {s["currency_lower"] for s in sessions} == {"eur"}
     assert {s["uid_seen_by_map"] for s in sessions} == {"None"}
+
+
+def test_hashed_fields_are_keyed_pseudonyms_and_typed_as_strings(platform: MockPlatform) -> None:
+    version = "2.2.1"
+    hashes = {"sessions": ["cdr_token.uid", "kwh"]}
+    run = run_tap(config_for(platform, version, privacy_hash=hashes))
+    assert run.returncode == 0, run.stderr[-2000:]
+    schema = run.schemas["sessions"]["schema"]["properties"]
+    assert "string" in schema["kwh"]["type"]
+    raw = {s["id"]: s for s in platform.expected("sessions", version)}
+    for session in run.records["sessions"]:
+        uid = raw[session["id"]]["cdr_token"]["uid"]
+        expected = hmac.new(SALT.encode(), uid.encode(), hashlib.sha256).hexdigest()
+        assert session["cdr_token"]["uid"] == expected
+        assert len(session["kwh"]) == 64

@@ -104,8 +104,7 @@ def test_token_uids_are_pseudonymised_not_blanked(
     emitted = {r["uid"] for r in run.records["tokens"]}
     hashed = {hmac.new(SALT.encode(), u.encode(), hashlib.sha256).hexdigest() for u in uids}
     assert not emitted & uids
-    assert len(emitted) == len(uids)
-    assert {e.split(":")[-1] for e in emitted} <= hashed | emitted  # format is privacy's
+    assert emitted == hashed  # HMAC-SHA256(privacy_salt, uid): stable, joinable, not reversible
 
 
 def test_final_state_holds_a_bookmark_per_stream(full_run: tuple[str, TapRun]) -> None:
