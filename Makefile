@@ -31,8 +31,12 @@ PLUGINS_STAMP := .meltano/.plugins-installed.stamp
 
 MELTANO := $(MVENV)/bin/meltano
 # No usage stats, no update checks, no prompts: the same behaviour locally and in CI.
+# UV_NATIVE_TLS: `meltano install` uses uv, which by default trusts only its bundled CA roots.
+# Where PyPI is reached through a CA that only the system store knows (seen on this project's
+# machines: from a clean environment without SSL_CERT_FILE, uv could not connect), that fails.
+# The system's CA store works everywhere.
 MELTANO_ENV := MELTANO_SEND_ANONYMOUS_USAGE_STATS=false MELTANO_CLI_DISABLE_VERSION_CHECK=true \
-	MELTANO_DISABLE_TRACKING=true
+	MELTANO_DISABLE_TRACKING=true UV_NATIVE_TLS=1
 PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 PYTEST_ARGS ?=

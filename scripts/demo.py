@@ -199,6 +199,7 @@ def meltano_env(platform: Platform) -> dict[str, str]:
             "MELTANO_DATABASE_URI": f"sqlite:///{OUT / 'meltano.db'}",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+            "UV_NATIVE_TLS": "1",  # if Meltano (re)installs a plugin: trust the system's CAs
         }
     )
     return env

@@ -638,13 +638,6 @@ def test_markdown_tables() -> None:
     assert "`kwh`" in with_schemas
 
 
-def test_docs_show_the_current_tables() -> None:
-    doc = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
-    assert safe_fields_markdown(STREAM_SCHEMAS) in doc, (
-        "docs/privacy.md is stale: run python -m tap_ocpi.privacy docs/privacy.md"
-    )
-
-
 def test_describe_is_one_line_without_values() -> None:
     line = ocpi().describe("tokens")
     assert "\n" not in line

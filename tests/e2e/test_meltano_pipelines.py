@@ -128,7 +128,7 @@ def test_jsonl_incremental_state_and_full_refresh(meltano: Meltano, platform: Mo
     assert all(marks3[s] >= marks2[s] for s in marks3)
 
 
-# --- target-csv: append_records, so a second run only adds rows -------------------------------
+# --- target-csv: one file per stream and run, so a run only adds files -----------------------
 
 
 def test_csv_incremental_files_and_privacy(meltano: Meltano, platform: MockPlatform) -> None:

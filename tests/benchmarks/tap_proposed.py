@@ -1,0 +1,124 @@
+"""Run tap-ocpi with the proposed speed-ups of client.py / streams.py / tap.py applied as
+patches (benchmark only: `bench.py --proposed` adds it as a contender).
+
+    python tap_proposed.py --config … --catalog …
+
+Each patch is what the tap's own code could do; docs/performance.md lists them with their
+measured gains. Set TAP_OCPI_PROPOSED to a comma-separated subset of the names below to try
+them one at a time (default: all).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import requests.models
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.singerlib import RecordMessage
+
+from tap_ocpi.client import OCPIStream
+from tap_ocpi.schemas import REPLICATION_KEY
+from tap_ocpi.streams import _LocationChild
+from tap_ocpi.tap import main
+
+
+def big_reads() -> None:
+    """Read each response body in one go, not in 10 KiB chunks: the fetch thread then
+    takes the GIL a few times per page instead of ~130 (each a futex wake-up)."""
+    requests.models.CONTENT_CHUNK_SIZE = 4 << 20  # type: ignore[attr-defined]
+
+
+def gc_tuning() -> None:
+    """Startup objects leave the collector's reach; young collections run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def no_pop_deselected() -> None:
+    """Skip the SDK's per-record selection walk when every property is selected."""
+    sdk_generate = OCPIStream._generate_record_messages
+
+    def generate(self: OCPIStream, record: dict[str, Any]) -> Iterator[Any]:
+        everything = self.__dict__.get("_everything_selected")
+        if everything is None:
+            everything = self.__dict__["_everything_selected"] = all(self.mask.values())
+        if not everything:
+            yield from sdk_generate(self, record)
+            return
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
+
+    OCPIStream._generate_record_messages = generate  # type: ignore[method-assign]
+
+
+def no_record_state() -> None:
+    """No per-record bookmark bookkeeping in streams that read a window (their bookmark is
+    the window end, set by _mark_complete); child streams keep it."""
+    sdk_increment = OCPIStream._increment_stream_state
+
+    def increment(self: OCPIStream, record: dict[str, Any], *, context: Any = None) -> None:
+        if isinstance(self, _LocationChild) or (len(record) == 1 and REPLICATION_KEY in record):
+            sdk_increment(self, record, context=context)
+
+    OCPIStream._increment_stream_state = increment  # type: ignore[method-assign]
+
+
+def no_child_contexts() -> None:
+    """Streams without children make no child context per record."""
+    sdk_contexts = OCPIStream.generate_child_contexts
+
+    def contexts(self: OCPIStream, record: dict[str, Any], context: Any) -> Any:
+        return sdk_contexts(self, record, context) if self.child_streams else ()
+
+    OCPIStream.generate_child_contexts = contexts  # type: ignore[method-assign]
+
+
+def child_schema_once() -> None:
+    """EVSEs and connectors write SCHEMA once per run, not once per location."""
+
+    def write_schema(self: _LocationChild) -> None:
+        if not self.__dict__.get("_schema_sent"):
+            self.__dict__["_schema_sent"] = True
+            OCPIStream._write_schema_message(self)
+
+    _LocationChild._write_schema_message = write_schema  # type: ignore[method-assign]
+
+
+def issuperset_check() -> None:
+    """post_process tests for unknown fields without building a set per record."""
+    sdk_post = OCPIStream.post_process
+
+    def post_process(self: OCPIStream, row: dict[str, Any], context: Any = None) -> Any:
+        if self._columns.issuperset(row):
+            return self._privacy(row, self.private_flag(row))
+        return sdk_post(self, row, context)
+
+    OCPIStream.post_process = post_process  # type: ignore[method-assign]
+
+
+PATCHES = {
+    "big_reads": big_reads,
+    "gc": gc_tuning,
+    "no_pop_deselected": no_pop_deselected,
+    "no_record_state": no_record_state,
+    "no_child_contexts": no_child_contexts,
+    "child_schema_once": child_schema_once,
+    "issuperset": issuperset_check,
+}
+
+if __name__ == "__main__":
+    chosen = os.environ.get("TAP_OCPI_PROPOSED") or ",".join(PATCHES)
+    for name in chosen.split(","):
+        PATCHES[name.strip()]()
+    main()
