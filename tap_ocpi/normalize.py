@@ -10,7 +10,8 @@ check per field.
 
 Version differences are data, not code paths: ``RENAMES`` and ``RESHAPES`` are keyed by
 version and by the ``title`` of the object schema they apply to (Session, CDR, Connector,
-...); they run on the copy before the fields are fixed. See ``docs/mapping.md``.
+...); they run on the copy before the fields are fixed. See the README, "One shape for every
+OCPI version".
 
 Timestamps: every date-time becomes RFC 3339 UTC with ``Z``. ``last_updated`` (anywhere in a
 record) always has the form ``YYYY-MM-DDTHH:MM:SSZ`` -- fractional seconds are floored --

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", default=d.now,
                    help="end of the generated history (ISO 8601) or 'wall' for the real clock")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
-                   help="enable a fault mode (repeatable); see docs/mock-platform.md")
+                   help="enable a fault mode (repeatable); see the README or faults.py")
     p.add_argument("--cache-mb", type=int, default=d.cache_mb,
                    help="memory budget for serialized records")
     p.add_argument("--prewarm", default="",
