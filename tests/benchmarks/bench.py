@@ -243,11 +243,11 @@ def tap_contender(
     config: str,
     catalog: str,
     files: dict[int, TapFiles],
-    no_prefetch: bool = False,
+    wrapper: str | None = None,
 ) -> Contender:
     def start(platform: Platform) -> Run:
         tap = files[platform.sessions]
-        entry = [str(HERE / "tap_no_prefetch.py")] if no_prefetch else ["-m", "tap_ocpi"]
+        entry = [str(HERE / wrapper)] if wrapper else ["-m", "tap_ocpi"]
         argv = [PYTHON, *entry, "--config", tap.configs[config]]
         argv += ["--catalog", tap.catalogs[catalog]]
         run, stderr = run_process(argv, env=tap_env())
@@ -305,9 +305,29 @@ class Result:
         return self.runs[0].counts.get("records", self.objects)
 
 
-def contenders(files: dict[int, TapFiles]) -> list[Contender]:
+def contenders(files: dict[int, TapFiles], proposed: bool) -> list[Contender]:
     s, cl = "sessions", "cdrs+locations"
-    return [
+    extra = [
+        tap_contender(
+            "prop",
+            "tap-ocpi, default privacy, *proposed changes* (`tap_proposed.py`)",
+            s,
+            config="default",
+            catalog=s,
+            files=files,
+            wrapper="tap_proposed.py",
+        ),
+        tap_contender(
+            "prop-cl",
+            "tap-ocpi, default privacy, *proposed changes* (`tap_proposed.py`)",
+            cl,
+            config="default",
+            catalog=cl,
+            files=files,
+            wrapper="tap_proposed.py",
+        ),
+    ]
+    rows = [
         client_contender(
             "raw", "raw page fetch, no parsing (`requests`)", s, mode="raw", modules=[s]
         ),
@@ -333,11 +353,15 @@ def contenders(files: dict[int, TapFiles]) -> list[Contender]:
             "tap-cl", "tap-ocpi, default privacy", cl, config="default", catalog=cl, files=files
         ),
     ]
+    if proposed:  # each right after its workload's tap row
+        rows.insert(5, extra[0])
+        rows.append(extra[1])
+    return rows
 
 
-def latency_contenders(files: dict[int, TapFiles]) -> list[Contender]:
+def latency_contenders(files: dict[int, TapFiles], proposed: bool) -> list[Contender]:
     s = "sessions"
-    return [
+    rows = [
         client_contender("lat-raw", "network alone: raw page fetch", s, mode="raw", modules=[s]),
         client_contender(
             "lat-floor", "`requests` + `orjson` (sequential)", s, mode="orjson", modules=[s]
@@ -352,9 +376,22 @@ def latency_contenders(files: dict[int, TapFiles]) -> list[Contender]:
             config="default",
             catalog=s,
             files=files,
-            no_prefetch=True,
+            wrapper="tap_no_prefetch.py",
         ),
     ]
+    if proposed:
+        rows.append(
+            tap_contender(
+                "lat-prop",
+                "tap-ocpi, *proposed changes* (prefetch on)",
+                s,
+                config="default",
+                catalog=s,
+                files=files,
+                wrapper="tap_proposed.py",
+            )
+        )
+    return rows
 
 
 def measure(platform: Platform, entrants: list[Contender], rounds: int) -> list[Result]:
@@ -460,6 +497,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["2.1.1", "2.2.1", "2.3.0"],
         help="the version every contender reads (default 2.2.1)",
     )
+    p.add_argument(
+        "--proposed",
+        action="store_true",
+        help="add tap-ocpi with the proposed client.py/streams.py changes (tap_proposed.py)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -496,11 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 work.mkdir()
                 files[size] = TapFiles(platform, work)
                 if size in args.sizes:
-                    results += measure(platform, contenders(files), args.rounds)
+                    results += measure(platform, contenders(files, args.proposed), args.rounds)
                 if args.latency_ms and size == args.latency_size:
                     platform.set_faults(latency_ms=args.latency_ms)
                     try:
-                        latency_results = measure(platform, latency_contenders(files), args.rounds)
+                        entrants = latency_contenders(files, args.proposed)
+                        latency_results = measure(platform, entrants, args.rounds)
                     finally:
                         platform.set_faults()
             finally:
