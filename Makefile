@@ -11,6 +11,7 @@
 #   make e2e       only the end-to-end tests (Meltano + CSV, JSONL and PostgreSQL loaders)
 #   make demo      the test platform + `meltano run tap-ocpi target-csv`; run it twice
 #   make bench     tests/benchmarks/bench.py
+#   make readme    regenerate README.md's settings and privacy tables from the code
 #   make clean     remove venvs, installed plugins, caches and demo-output/ (keeps
 #                  .meltano/meltano.db, your saved state, and output/, your exported data)
 
@@ -41,7 +42,7 @@ PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv meltano plugins lint test test-fast e2e demo bench clean postgres
+.PHONY: help venv meltano plugins lint test test-fast e2e demo bench readme clean postgres
 
 # Pass pytest options with PYTEST_ARGS, e.g. make e2e PYTEST_ARGS='-k jsonl -x'.
 
@@ -97,6 +98,9 @@ demo: $(VENV_STAMP) $(PLUGINS_STAMP)
 
 bench: $(VENV_STAMP)
 	$(VENV)/bin/python tests/benchmarks/bench.py
+
+readme: $(VENV_STAMP)
+	$(VENV)/bin/python scripts/update_readme.py
 
 clean:
 	rm -rf $(VENV) $(MVENV) .meltano/extractors .meltano/loaders .meltano/run .meltano/logs \

@@ -22,7 +22,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def settings_table() -> str:
     about = subprocess.run(
         [sys.executable, "-m", "tap_ocpi", "--about", "--format", "markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     lines = about.split("## Settings", 1)[1].strip().splitlines()
     return "\n".join(line for line in lines if line.startswith("|")) + "\n"

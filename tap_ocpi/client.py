@@ -564,7 +564,19 @@ class OCPIStream(RESTStream[str]):
             self._warn_extra(extra)
             for key in extra:
                 del row[key]
-        return self._privacy(row, self.private_flag(row))
+        record = self._privacy(row, self.private_flag(row))
+        for path in self._flattened_objects:
+            _drop_null(record, path)
+        return record
+
+    @cached_property
+    def _flattened_objects(self) -> list[tuple[str, ...]]:
+        """Object properties the SDK's flattening expands into columns. A null object would
+        reach the target as one unknown column (`cdr_token`), which typed targets reject;
+        without the key, the flattened columns are simply null."""
+        if not self.config.get("flattening_enabled"):
+            return []
+        return _object_paths(self.schema, int(self.config.get("flattening_max_depth") or 1))
 
     @cached_property
     def _privacy(self) -> Callable[[dict[str, Any], bool], dict[str, Any]]:
@@ -727,6 +739,24 @@ def _raw_key(raw: Any, keys: Sequence[str]) -> tuple[Any, ...]:
         return tuple(str(v)[:200] for v in values)
     digest = hash(msgspec.json.encode(raw))
     return tuple(f"{_UNREADABLE}{digest}" for _ in keys)
+
+
+def _object_paths(schema: dict[str, Any], depth: int, prefix: tuple[str, ...] = ()) -> list:
+    """Paths of the object-typed properties down to `depth` levels, parents first."""
+    paths: list[tuple[str, ...]] = []
+    for name, sub in schema.get("properties", {}).items():
+        if depth > 0 and "properties" in sub:
+            paths.append((*prefix, name))
+            paths += _object_paths(sub, depth - 1, (*prefix, name))
+    return paths
+
+
+def _drop_null(record: dict[str, Any], path: tuple[str, ...]) -> None:
+    parent: Any = record
+    for name in path[:-1]:
+        parent = parent.get(name) if isinstance(parent, dict) else None
+    if isinstance(parent, dict) and path[-1] in parent and parent[path[-1]] is None:
+        del parent[path[-1]]
 
 
 def _link_values(response: requests.Response) -> list[str]:

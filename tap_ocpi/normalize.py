@@ -2,11 +2,17 @@
 
 How it works. For each (stream, version, owner), ``normalizer`` compiles the stream's
 schema once into nested closures: one per object schema, holding a ``field -> fixer`` dict.
-Per record, each object is copied in one dict comprehension that calls a fixer only for
-fields the schema knows (unknown fields are kept as they are, the privacy filter handles
-them). Fixers return their input untouched when it already has the right type and form
-(``type(v) is str`` / a canonical timestamp), so the common case is a dict lookup and a type
-check per field.
+Per record, each object's fields are looped over once, calling a fixer only for fields the
+schema knows (unknown fields are kept as they are, the privacy filter handles them) whose
+value's Python type is not already right; an object is copied on its first change only.
+Fixers return their input untouched when it already has the right type and form.
+
+The fast path. Most platforms send records that are already in the one shape. Alongside
+the fixers, the same compilation builds a msgspec type accepting exactly the records the
+fixers would leave unchanged; ``msgspec.convert`` checks a record against it in C, and a
+record that passes is just copied (about 2-2.5x faster than the fixers on canonical data,
+see docs/performance.md). Records it rejects take the fixers, so the result is the same
+either way (tests/test_normalize.py checks that implication field by field).
 
 Version differences are data, not code paths: ``RENAMES`` and ``RESHAPES`` are keyed by
 version and by the ``title`` of the object schema they apply to (Session, CDR, Connector,

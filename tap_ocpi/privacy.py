@@ -906,6 +906,7 @@ def _as_pseudonym(schema: Mapping[str, Any], root: Mapping[str, Any]) -> dict[st
 
 # --- documentation -----------------------------------------------------------------------------
 
+
 def safe_fields_markdown(schemas: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """The README tables: per stream, what passes (and why), what is pseudonymised.
 

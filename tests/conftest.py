@@ -51,5 +51,6 @@ def module_platform_factory() -> Iterator[PlatformFactory]:
 @pytest.fixture(scope="module")
 def ocpi_platform(module_platform_factory: PlatformFactory) -> MockPlatform:
     """A small platform (all versions, default seed) that tests must not modify."""
-    return module_platform_factory(locations=30, sessions=300, tokens=60, tariffs=6,
-                                   clients=5, page_cap=50)
+    return module_platform_factory(
+        locations=30, sessions=300, tokens=60, tariffs=6, clients=5, page_cap=50
+    )

@@ -66,8 +66,12 @@ Handler = Callable[[Hit], Reply]
 
 
 def envelope(data: Any, status_code: int = 1000, headers: dict[str, str] | None = None) -> Reply:
-    body = {"data": data, "status_code": status_code, "status_message": "Success",
-            "timestamp": "2026-01-01T00:00:00Z"}
+    body = {
+        "data": data,
+        "status_code": status_code,
+        "status_message": "Success",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
     return Reply(200, json.dumps(body).encode(), dict(headers or {}))
 
 
@@ -114,8 +118,9 @@ class Listener:
         self.port = self._server.server_address[1]
         scheme = "https" if tls is not None else "http"
         self.base = f"{scheme}://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self: ListenerT) -> ListenerT:
         self._thread.start()
@@ -140,18 +145,32 @@ class Scripted(Listener):
     path (query ignored for routing, available on the hit). Unrouted paths answer 404.
     """
 
-    def __init__(self, modules: dict[str, str], tls: ssl.SSLContext | None = None,
-                 wrap_versions: bool = False) -> None:
+    def __init__(
+        self,
+        modules: dict[str, str],
+        tls: ssl.SSLContext | None = None,
+        wrap_versions: bool = False,
+    ) -> None:
         self.routes: dict[str, Handler] = {}
         super().__init__(self._dispatch, tls)
         self.modules = modules
         versions = [{"version": VERSION, "url": f"{self.base}/ocpi/{VERSION}"}]
-        self.route("/ocpi/versions",
-                   lambda hit: envelope({"versions": versions} if wrap_versions else versions))
-        self.route(f"/ocpi/{VERSION}", lambda hit: envelope({
-            "version": VERSION,
-            "endpoints": [{"identifier": m, "role": "SENDER", "url": self.base + p}
-                          for m, p in self.modules.items()]}))
+        self.route(
+            "/ocpi/versions",
+            lambda hit: envelope({"versions": versions} if wrap_versions else versions),
+        )
+        self.route(
+            f"/ocpi/{VERSION}",
+            lambda hit: envelope(
+                {
+                    "version": VERSION,
+                    "endpoints": [
+                        {"identifier": m, "role": "SENDER", "url": self.base + p}
+                        for m, p in self.modules.items()
+                    ],
+                }
+            ),
+        )
 
     @property
     def versions_url(self) -> str:
@@ -170,9 +189,12 @@ class Scripted(Listener):
         return handler(hit)
 
 
-def paged(objects: list[Any], cap: int = 1000,
-          link: Callable[[Hit, int, int], str | None] | None = None,
-          total: Callable[[int], int | None] = lambda n: n) -> Handler:
+def paged(
+    objects: list[Any],
+    cap: int = 1000,
+    link: Callable[[Hit, int, int], str | None] | None = None,
+    total: Callable[[int], int | None] = lambda n: n,
+) -> Handler:
     """A list endpoint: those of `objects` (a list the test may change) in the request's
     [date_from, date_to) window of last_updated, paged by offset/limit (capped), with
     X-Total-Count from `total` and a Link from `link(hit, next_offset, page_size)` (default:
@@ -184,7 +206,7 @@ def paged(objects: list[Any], cap: int = 1000,
         window = [o for o in objects if not _dated(o) or low <= o["last_updated"] < high]
         offset = int(query.get("offset", 0))
         size = min(int(query.get("limit", cap)), cap)
-        page = window[offset: offset + size]
+        page = window[offset : offset + size]
         headers = {"X-Limit": str(size)}
         count = total(len(window))
         if count is not None:
@@ -222,15 +244,19 @@ def key_of(stream: str, record: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(record.get(k) for k in PRIMARY_KEYS[stream])
 
 
-def expected_keys(platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL,
-                  version: str = VERSION) -> dict[str, set[tuple[Any, ...]]]:
+def expected_keys(
+    platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL, version: str = VERSION
+) -> dict[str, set[tuple[Any, ...]]]:
     """The keys every stream must emit, as the tap emits them (tokens.uid pseudonymised)."""
-    return {stream: {key for key, _ in rows}
-            for stream, rows in expected_stamps(platform, streams, version).items()}
+    return {
+        stream: {key for key, _ in rows}
+        for stream, rows in expected_stamps(platform, streams, version).items()
+    }
 
 
-def expected_stamps(platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL,
-                    version: str = VERSION) -> dict[str, list[tuple[tuple[Any, ...], str]]]:
+def expected_stamps(
+    platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL, version: str = VERSION
+) -> dict[str, list[tuple[tuple[Any, ...], str]]]:
     """(key as emitted, last_updated as served) of every object the platform serves now;
     for locations also its EVSEs and connectors."""
     policy = PrivacyPolicy.from_config({"privacy_salt": SALT}, STREAM_SCHEMAS)
@@ -243,17 +269,32 @@ def expected_stamps(platform: MockPlatform, streams: tuple[str, ...] = TOP_LEVEL
         if stream == "tokens":
             hashed = policy.filter_for("tokens")
             keyed = [hashed({k: r[k] for k in PRIMARY_KEYS["tokens"]}, False) for r in rows]
-        out[stream] = [(key_of(stream, k), r["last_updated"]) for k, r in zip(keyed, rows,
-                                                                              strict=True)]
+        out[stream] = [
+            (key_of(stream, k), r["last_updated"]) for k, r in zip(keyed, rows, strict=True)
+        ]
         if stream == "locations":
             evses, connectors = [], []
             for loc in rows:
                 for evse in loc.get("evses") or []:
-                    evses.append(((loc["country_code"], loc["party_id"], loc["id"],
-                                   evse["uid"]), evse["last_updated"]))
+                    evses.append(
+                        (
+                            (loc["country_code"], loc["party_id"], loc["id"], evse["uid"]),
+                            evse["last_updated"],
+                        )
+                    )
                     for conn in evse.get("connectors") or []:
-                        connectors.append(((loc["country_code"], loc["party_id"], loc["id"],
-                                            evse["uid"], conn["id"]), conn["last_updated"]))
+                        connectors.append(
+                            (
+                                (
+                                    loc["country_code"],
+                                    loc["party_id"],
+                                    loc["id"],
+                                    evse["uid"],
+                                    conn["id"],
+                                ),
+                                conn["last_updated"],
+                            )
+                        )
             out["evses"], out["connectors"] = evses, connectors
     return out
 

@@ -38,12 +38,17 @@ STREAMS = (*TOP_LEVEL, "evses", "connectors")
 
 
 def fault_run(seed: int = 2024) -> dict[str, Any]:
-    config = PlatformConfig(seed=seed, locations=30, sessions=600, tariffs=8, tokens=80,
-                            clients=3)
+    config = PlatformConfig(seed=seed, locations=30, sessions=600, tariffs=8, tokens=80, clients=3)
     with MockPlatform(config) as platform:
-        settings = {"versions_url": platform.versions_url, "token": platform.token,
-                    "ocpi_version": VERSION, "page_size": 25, "privacy_salt": SALT,
-                    "max_retries": 8, "retry_max_wait": 0}
+        settings = {
+            "versions_url": platform.versions_url,
+            "token": platform.token,
+            "ocpi_version": VERSION,
+            "page_size": 25,
+            "privacy_salt": SALT,
+            "max_retries": 8,
+            "retry_max_wait": 0,
+        }
         started = time.monotonic()
         with counting_faults(platform, **FAULTS) as counts:
             run = run_tap(settings)
@@ -62,8 +67,10 @@ def fault_run(seed: int = 2024) -> dict[str, Any]:
             "duplicates": len(keys) - len(set(keys)),
         }
     injected = {name: counts[name] for name in sorted(counts) if name not in ("rolled",)}
-    totals = {k: sum(s[k] for s in per_stream.values())
-              for k in ("expected", "received", "lost", "unexpected", "duplicates")}
+    totals = {
+        k: sum(s[k] for s in per_stream.values())
+        for k in ("expected", "received", "lost", "unexpected", "duplicates")
+    }
     return {
         "seed": seed,
         "faults": FAULTS,

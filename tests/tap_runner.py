@@ -47,9 +47,7 @@ class TapRun:
         return self.states[-1] if self.states else {}
 
     def bookmark(self, stream: str) -> str | None:
-        return (
-            self.final_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
-        )
+        return self.final_state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:

@@ -54,7 +54,9 @@ def test_explicit_encodings_never_fall_back() -> None:
 
 
 def test_header_only_query_untouched() -> None:
-    request = requests.Request("GET", "https://x.example/l?date_from=2024-01-01T00:00:00Z").prepare()
+    request = requests.Request(
+        "GET", "https://x.example/l?date_from=2024-01-01T00:00:00Z"
+    ).prepare()
     before = request.url
     TokenAuth("abc")(request)
     assert request.url == before

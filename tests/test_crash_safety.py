@@ -42,9 +42,16 @@ def catalog() -> dict[str, Any]:
 
 
 def settings(platform: MockPlatform, **extra: Any) -> dict[str, Any]:
-    return {"versions_url": platform.versions_url, "token": platform.token,
-            "ocpi_version": VERSION, "privacy_salt": SALT, "lookback_minutes": 0,
-            "retry_max_wait": 0, "max_retries": 2, **extra}
+    return {
+        "versions_url": platform.versions_url,
+        "token": platform.token,
+        "ocpi_version": VERSION,
+        "privacy_salt": SALT,
+        "lookback_minutes": 0,
+        "retry_max_wait": 0,
+        "max_retries": 2,
+        **extra,
+    }
 
 
 def last_state(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -57,8 +64,9 @@ def bookmark(state: dict[str, Any], stream: str) -> str | None:
     return state.get("bookmarks", {}).get(stream, {}).get("replication_key_value")
 
 
-def assert_states_are_safe(messages: list[dict[str, Any]], platform: MockPlatform,
-                           earlier: list[dict[str, Any]] = ()) -> int:  # type: ignore[assignment]
+def assert_states_are_safe(
+    messages: list[dict[str, Any]], platform: MockPlatform, earlier: list[dict[str, Any]] = ()
+) -> int:  # type: ignore[assignment]
     """Check every STATE of a run against what was emitted before it; returns how many
     (STATE, stream) bookmarks were checked."""
     stamps = expected_stamps(platform, TOP)
@@ -67,14 +75,16 @@ def assert_states_are_safe(messages: list[dict[str, Any]], platform: MockPlatfor
     for message in messages:
         if message["type"] == "RECORD":
             emitted.setdefault(message["stream"], set()).add(
-                key_of(message["stream"], message["record"]))
+                key_of(message["stream"], message["record"])
+            )
         elif message["type"] == "STATE":
             for stream in TOP:
                 mark = bookmark(message["value"], stream)
                 if mark is None:
                     continue
-                missing = [k for k, t in stamps[stream]
-                           if t < mark and k not in emitted.get(stream, set())]
+                missing = [
+                    k for k, t in stamps[stream] if t < mark and k not in emitted.get(stream, set())
+                ]
                 assert not missing, f"STATE moved {stream} to {mark} before {missing[:3]}"
                 checked += 1
     return checked
@@ -93,16 +103,20 @@ def assert_union_is_everything(platform: MockPlatform, *runs: list[dict[str, Any
 
 
 def test_permanent_failure_from_page_k_then_resume_loses_nothing(catalog: dict[str, Any]) -> None:
-    config = PlatformConfig(seed=21, locations=30, sessions=300, tariffs=6, tokens=40,
-                            clients=3)
+    config = PlatformConfig(seed=21, locations=30, sessions=300, tariffs=6, tokens=40, clients=3)
     with MockPlatform(config) as platform:
         # Streams run in name order: connectors, evses, hubclientinfo and locations (at most
         # two pages of 20) finish; sessions dies on page 3; tariffs and tokens never start.
         platform.set_faults(fail_from_page=3)
         first = run_tap(settings(platform, page_size=20), catalog=catalog)
         assert first.returncode != 0
-        assert first.stderr.strip().splitlines()[-1].startswith(
-            "tap-ocpi: error: giving up after retries: GET /ocpi/2.2.1/sessions: HTTP 500")
+        assert (
+            first.stderr.strip()
+            .splitlines()[-1]
+            .startswith(
+                "tap-ocpi: error: giving up after retries: GET /ocpi/2.2.1/sessions: HTTP 500"
+            )
+        )
         assert len(first.records["sessions"]) == 40
         assert assert_states_are_safe(first.messages, platform) > 0
         state = last_state(first.messages)
@@ -133,22 +147,41 @@ class Killed:
     state_lines: list[int] = field(default_factory=list)
 
 
-def run_until(config: dict[str, Any], catalog: dict[str, Any], *, stream: str, records: int,
-              signum: int, state: dict[str, Any] | None = None) -> Killed:
+def run_until(
+    config: dict[str, Any],
+    catalog: dict[str, Any],
+    *,
+    stream: str,
+    records: int,
+    signum: int,
+    state: dict[str, Any] | None = None,
+) -> Killed:
     """Start the tap, read its stdout as it comes, and send `signum` once `records` RECORDs
     of `stream` arrived; then read what is left until the pipe closes."""
     with tempfile.TemporaryDirectory(prefix="tap-ocpi-crash-") as tmp:
         work = Path(tmp)
         (work / "config.json").write_text(json.dumps(config))
         (work / "catalog.json").write_text(json.dumps(catalog))
-        command = [sys.executable, "-m", "tap_ocpi", "--config", str(work / "config.json"),
-                   "--catalog", str(work / "catalog.json")]
+        command = [
+            sys.executable,
+            "-m",
+            "tap_ocpi",
+            "--config",
+            str(work / "config.json"),
+            "--catalog",
+            str(work / "catalog.json"),
+        ]
         if state is not None:
             (work / "state.json").write_text(json.dumps(state))
             command += ["--state", str(work / "state.json")]
         with open(work / "stderr", "w+") as err:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, cwd=work,
-                                    env=clean_env(work, TAP_OCPI_LOGLEVEL="INFO"))
+            proc = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=work,
+                env=clean_env(work, TAP_OCPI_LOGLEVEL="INFO"),
+            )
             watchdog = threading.Timer(180, proc.kill)
             watchdog.start()
             killed = Killed(0, [], "")
@@ -178,8 +211,15 @@ def run_until(config: dict[str, Any], catalog: dict[str, Any], *, stream: str, r
 def big_platform() -> Iterator[MockPlatform]:
     # Enough sessions for the SDK's interim STATE (every 10,000 records), slow enough pages
     # that a signal lands in the middle of the stream.
-    config = PlatformConfig(seed=33, locations=20, sessions=12_000, tariffs=4, tokens=30,
-                            clients=2, faults={"latency_ms": 40})
+    config = PlatformConfig(
+        seed=33,
+        locations=20,
+        sessions=12_000,
+        tariffs=4,
+        tokens=30,
+        clients=2,
+        faults={"latency_ms": 40},
+    )
     with MockPlatform(config) as platform:
         yield platform
 
@@ -188,15 +228,16 @@ def test_sigkill_mid_stream_then_resume_from_the_last_state_loses_nothing(
     big_platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     config = settings(big_platform, page_size=500)
-    first = run_until(config, catalog, stream="sessions", records=10_500,
-                      signum=signal.SIGKILL)
+    first = run_until(config, catalog, stream="sessions", records=10_500, signum=signal.SIGKILL)
     assert first.returncode == -signal.SIGKILL
     sessions = [m for m in first.messages if m["type"] == "RECORD" and m["stream"] == "sessions"]
     assert 10_500 <= len(sessions) < 12_000  # killed in the middle of the stream
     # The SDK's interim STATE after 10,000 sessions was seen, and keeps sessions' bookmark.
     interim = [first.messages[i]["value"] for i in first.state_lines]
-    assert any("progress_markers" in json.dumps(s.get("bookmarks", {}).get("sessions", {}))
-               for s in interim)
+    assert any(
+        "progress_markers" in json.dumps(s.get("bookmarks", {}).get("sessions", {}))
+        for s in interim
+    )
     assert assert_states_are_safe(first.messages, big_platform) > 0
     state = last_state(first.messages)
     assert bookmark(state, "locations") is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tap_ocpi.errors import OCPIError
@@ -42,9 +44,7 @@ def test_next_link_is_used_as_given_with_its_own_query() -> None:
 
 def test_first_url_sends_window_and_limit() -> None:
     cursor = Cursor(BASE + "/", {"date_from": "2024-01-01T00:00:00Z", "date_to": "X"}, 250)
-    assert cursor.first_url() == (
-        BASE + "/?date_from=2024-01-01T00%3A00%3A00Z&date_to=X&limit=250"
-    )
+    assert cursor.first_url() == (BASE + "/?date_from=2024-01-01T00%3A00%3A00Z&date_to=X&limit=250")
 
 
 def test_no_link_means_done() -> None:
@@ -62,8 +62,10 @@ def test_missing_link_with_total_falls_back_to_offset_by_received_count() -> Non
 
 
 def test_link_to_other_host_or_scheme_is_not_followed() -> None:
-    for bad in ("https://evil.example.com/ocpi/2.2.1/sessions?offset=10",
-                "http://cpo.example.com/ocpi/2.2.1/sessions?offset=10"):
+    for bad in (
+        "https://evil.example.com/ocpi/2.2.1/sessions?offset=10",
+        "http://cpo.example.com/ocpi/2.2.1/sessions?offset=10",
+    ):
         cursor = Cursor(BASE, {}, 10)
         nxt = cursor.advance(Page(REQUEST, 10, bad, 30, 10))
         assert nxt == f"{BASE}?offset=10&limit=10"
@@ -96,11 +98,13 @@ def test_split_window_is_adjacent_and_covers_the_window() -> None:
     window = {"date_from": "2024-01-01T00:00:00Z", "date_to": "2024-01-02T00:00:00Z"}
     parts = split_window(window, 4)
     assert [p["date_from"] for p in parts] == [
-        "2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z", "2024-01-01T12:00:00Z",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T06:00:00Z",
+        "2024-01-01T12:00:00Z",
         "2024-01-01T18:00:00Z",
     ]
     assert parts[-1]["date_to"] == window["date_to"]
-    assert all(a["date_to"] == b["date_from"] for a, b in zip(parts, parts[1:], strict=False))
+    assert all(a["date_to"] == b["date_from"] for a, b in itertools.pairwise(parts))
     assert split_window(window, 1) == [window]
 
 

@@ -83,8 +83,11 @@ def personal_values(platform: MockPlatform) -> set[str]:
     """The platform's personal strings, less those that are also public business data
     (a private car park's owner may also be the energy supplier named in public energy
     mixes)."""
-    public_locations = [loc for loc in platform.expected("locations", "2.2.1")
-                        if loc.get("publish") is True and loc.get("parking_type") != "ON_DRIVEWAY"]
+    public_locations = [
+        loc
+        for loc in platform.expected("locations", "2.2.1")
+        if loc.get("publish") is True and loc.get("parking_type") != "ON_DRIVEWAY"
+    ]
     public = json.dumps([list(platform.expected("tariffs", "2.2.1")), public_locations])
     personal = {v for v in platform.personal_values() if len(v) >= MIN_LEN}
     return {v for v in personal if v not in public}

@@ -52,8 +52,7 @@ TOKEN = "robust-token-0815"
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[MockPlatform]:
-    config = PlatformConfig(seed=11, locations=8, sessions=120, tariffs=4, tokens=30,
-                            clients=2)
+    config = PlatformConfig(seed=11, locations=8, sessions=120, tariffs=4, tokens=30, clients=2)
     with MockPlatform(config) as running:
         yield running
 
@@ -72,9 +71,17 @@ def catalog() -> dict[str, Any]:
 
 
 def config_for(versions_url: str, token: str = TOKEN, **extra: Any) -> dict[str, Any]:
-    return {"versions_url": versions_url, "token": token, "ocpi_version": VERSION,
-            "page_size": 20, "privacy_salt": SALT, "lookback_minutes": 0,
-            "retry_max_wait": 0, "max_retries": 4, **extra}
+    return {
+        "versions_url": versions_url,
+        "token": token,
+        "ocpi_version": VERSION,
+        "page_size": 20,
+        "privacy_salt": SALT,
+        "lookback_minutes": 0,
+        "retry_max_wait": 0,
+        "max_retries": 4,
+        **extra,
+    }
 
 
 def platform_config(platform: MockPlatform, **extra: Any) -> dict[str, Any]:
@@ -125,8 +132,9 @@ def follows_link(path: str) -> bool:
 
 
 @pytest.mark.parametrize("mode", ["relative", "upper_rel", "unquoted_rel"])
-def test_link_variants_are_followed_as_given(platform: MockPlatform, catalog: dict[str, Any],
-                                             mode: str) -> None:
+def test_link_variants_are_followed_as_given(
+    platform: MockPlatform, catalog: dict[str, Any], mode: str
+) -> None:
     platform.set_faults(link=mode)
     run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
     assert_complete(run, platform, ("sessions",))
@@ -179,11 +187,13 @@ def test_link_to_another_host_is_not_followed_and_gets_no_token(
     assert not any(follows_link(p) for p in module_requests(platform, "sessions"))
 
 
-def test_link_with_another_scheme_is_not_followed(platform: MockPlatform,
-                                                  catalog: dict[str, Any]) -> None:
+def test_link_with_another_scheme_is_not_followed(
+    platform: MockPlatform, catalog: dict[str, Any]
+) -> None:
     platform.set_faults(link="wrong_scheme")
-    run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"}),
-                     loglevel="DEBUG"))
+    run = ok(
+        run_tap(platform_config(platform), catalog=select(catalog, {"sessions"}), loglevel="DEBUG")
+    )
     assert_complete(run, platform, ("sessions",))
     assert "Starting new HTTP connection" in run.stderr  # urllib3 does log at DEBUG ...
     assert "Starting new HTTPS connection" not in run.stderr  # ... and never tried https
@@ -198,8 +208,9 @@ def _link_scripted(objects: list[Any], link: Any) -> Scripted:
 @pytest.fixture(scope="module")
 def tariffs(platform: MockPlatform) -> list[dict[str, Any]]:
     """Ten real 2.2.1 tariffs (the platform's generator), for scripted servers."""
-    with MockPlatform(PlatformConfig(seed=5, locations=2, sessions=2, tariffs=10, tokens=2,
-                                     clients=1)) as source:
+    with MockPlatform(
+        PlatformConfig(seed=5, locations=2, sessions=2, tariffs=10, tokens=2, clients=1)
+    ) as source:
         return list(source.expected("tariffs", VERSION))
 
 
@@ -207,28 +218,35 @@ def _ids(run: TapRun, stream: str = "tariffs") -> list[str]:
     return [r["id"] for r in run.records[stream]]
 
 
-@pytest.mark.parametrize("kind", ["http_404", "http_500", "html_200", "malformed",
-                                  "redirect_elsewhere"])
+@pytest.mark.parametrize(
+    "kind", ["http_404", "http_500", "html_200", "malformed", "redirect_elsewhere"]
+)
 def test_broken_next_link_falls_back_to_offset_paging(
     tariffs: list[dict[str, Any]], catalog: dict[str, Any], kind: str
 ) -> None:
     with Recorder() as elsewhere:
+
         def link(hit: Hit, offset: int, limit: int) -> str:
             if kind == "malformed":
                 return f'<http://[{hit.headers["Host"]}/broken?offset={offset}>; rel="next"'
             return f'</broken/{kind}?offset={offset}&limit={limit}>; rel="next"'
 
         server = _link_scripted(tariffs, link)
-        server.route("/broken/http_404", lambda hit: Reply(404, b"<html>gone</html>",
-                                                           content_type="text/html"))
+        server.route(
+            "/broken/http_404",
+            lambda hit: Reply(404, b"<html>gone</html>", content_type="text/html"),
+        )
         server.route("/broken/http_500", lambda hit: Reply(500, b'{"status_code": 3000}'))
-        server.route("/broken/html_200", lambda hit: Reply(200, b"<html>login</html>",
-                                                           content_type="text/html"))
-        server.route("/broken/redirect_elsewhere", lambda hit: Reply(
-            302, headers={"Location": f"{elsewhere.base}/x"}))
+        server.route(
+            "/broken/html_200",
+            lambda hit: Reply(200, b"<html>login</html>", content_type="text/html"),
+        )
+        server.route(
+            "/broken/redirect_elsewhere",
+            lambda hit: Reply(302, headers={"Location": f"{elsewhere.base}/x"}),
+        )
         with server:
-            run = ok(run_tap(config_for(server.versions_url),
-                             catalog=select(catalog, {"tariffs"})))
+            run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     offsets = [int(h.query.get("offset", 0)) for h in server.hits_to("/ocpi/2.2.1/tariffs")]
     assert offsets == [0, 3, 6, 9]  # offset paging from the position, by received count
@@ -278,7 +296,7 @@ def test_empty_last_page_linking_to_itself_ends_the_list(
     # to an empty page, and the empty page links to itself. That is the end, not a loop.
     def answer(hit: Hit) -> Reply:
         offset = int(hit.query.get("offset", 0))
-        page = tariffs[offset: offset + 5]
+        page = tariffs[offset : offset + 5]
         query = urlencode({**hit.query, "offset": offset + len(page), "limit": 5})
         link = f'<http://{hit.headers["Host"]}{hit.path}?{query}>; rel="next"'
         return envelope(page, headers={"X-Total-Count": str(len(tariffs)), "Link": link})
@@ -309,12 +327,22 @@ def test_unstable_order_without_total_fails_loudly_instead_of_losing_silently(
     # one read proves the order moved under the offsets, so the window is re-read; when it
     # keeps moving, the stream keeps its bookmark and the run fails (nothing is lost).
     platform.set_faults(no_total=True, unstable_every=2, page_cap=9)
-    state = {"bookmarks": {"sessions": {"replication_key": "last_updated",
-                                        "replication_key_value": "2000-01-01T00:00:00Z"}}}
-    run = run_tap(platform_config(platform), state=state,
-                  catalog=select(catalog, {"sessions", "tariffs"}))
-    one_line_error(run, "sessions: the order changed while paging and the platform sends no "
-                        "X-Total-Count to check against, after 3 re-reads")
+    state = {
+        "bookmarks": {
+            "sessions": {
+                "replication_key": "last_updated",
+                "replication_key_value": "2000-01-01T00:00:00Z",
+            }
+        }
+    }
+    run = run_tap(
+        platform_config(platform), state=state, catalog=select(catalog, {"sessions", "tariffs"})
+    )
+    one_line_error(
+        run,
+        "sessions: the order changed while paging and the platform sends no "
+        "X-Total-Count to check against, after 3 re-reads",
+    )
     assert re.search(r"sessions: \d+ objects came twice .* re-reading", run.stderr)
     assert run.bookmark("sessions") == "2000-01-01T00:00:00Z"
     assert run.bookmark("tariffs") is not None
@@ -353,13 +381,23 @@ def test_total_that_never_adds_up_keeps_the_bookmark_and_fails_at_the_end(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs", "tokens": "/ocpi/2.2.1/tokens"})
     server.route("/ocpi/2.2.1/tariffs", paged(tariffs, cap=5, total=lambda n: n + 2))
     server.route("/ocpi/2.2.1/tokens", paged([], cap=5))
-    state = {"bookmarks": {"tariffs": {"replication_key": "last_updated",
-                                       "replication_key_value": "2020-01-01T00:00:00Z"}}}
+    state = {
+        "bookmarks": {
+            "tariffs": {
+                "replication_key": "last_updated",
+                "replication_key_value": "2020-01-01T00:00:00Z",
+            }
+        }
+    }
     with server:
-        run = run_tap(config_for(server.versions_url), state=state,
-                      catalog=select(catalog, {"tariffs", "tokens"}))
-    one_line_error(run, "tariffs: 2 of the 12 objects X-Total-Count announced did not arrive, "
-                        "after 3 re-reads")
+        run = run_tap(
+            config_for(server.versions_url),
+            state=state,
+            catalog=select(catalog, {"tariffs", "tokens"}),
+        )
+    one_line_error(
+        run, "tariffs: 2 of the 12 objects X-Total-Count announced did not arrive, after 3 re-reads"
+    )
     assert run.stderr.count("re-reading in") == 3
     assert run.bookmark("tariffs") == "2020-01-01T00:00:00Z"
     assert run.bookmark("tokens") is not None  # the healthy stream finished
@@ -375,8 +413,11 @@ def test_timestamps_without_z_or_with_offsets_become_utc_z(
     platform: MockPlatform, catalog: dict[str, Any], mode: str
 ) -> None:
     platform.set_faults(timestamps=mode)
-    run = ok(run_tap(platform_config(platform),
-                     catalog=select(catalog, {"sessions", "locations", "evses"})))
+    run = ok(
+        run_tap(
+            platform_config(platform), catalog=select(catalog, {"sessions", "locations", "evses"})
+        )
+    )
     assert_complete(run, platform, ("sessions", "locations"))
     served = {s["id"]: s for s in platform.expected("sessions", VERSION)}
     sample = served[next(iter(served))]["last_updated"]
@@ -387,8 +428,13 @@ def test_timestamps_without_z_or_with_offsets_become_utc_z(
             moment = moment.replace(tzinfo=timezone.utc)
         utc = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert record["last_updated"] == utc
-    stamps = [s for stream in ("sessions", "locations", "evses")
-              for r in run.records[stream] for s in _strings(r) if DATE_TIME.match(s)]
+    stamps = [
+        s
+        for stream in ("sessions", "locations", "evses")
+        for r in run.records[stream]
+        for s in _strings(r)
+        if DATE_TIME.match(s)
+    ]
     assert len(stamps) >= sum(len(run.records[s]) for s in ("sessions", "locations", "evses"))
     assert all(s.endswith("Z") for s in stamps), [s for s in stamps if not s.endswith("Z")][:3]
     assert (run.bookmark("sessions") or "").endswith("Z")
@@ -414,7 +460,8 @@ def _odd(location: dict[str, Any]) -> dict[str, Any]:
     loc = copy.deepcopy(location)
     moment = datetime.fromisoformat(loc["last_updated"].replace("Z", "+00:00"))
     loc["last_updated"] = (moment + timedelta(hours=1, milliseconds=250)).strftime(
-        "%Y-%m-%dT%H:%M:%S.%f+01:00")
+        "%Y-%m-%dT%H:%M:%S.%f+01:00"
+    )
     loc["facilities"] = None
     loc["directions"] = None
     loc["x_vendor_rating"] = 5
@@ -443,10 +490,12 @@ def _odd_tariff(tariff: dict[str, Any]) -> dict[str, Any]:
 
 def test_odd_but_readable_objects_give_the_same_records(catalog: dict[str, Any]) -> None:
     streams = {"locations", "evses", "connectors", "tariffs"}
-    with MockPlatform(PlatformConfig(seed=5, locations=6, sessions=2, tariffs=6, tokens=2,
-                                     clients=1)) as source:
-        clean = ok(run_tap(config_for(source.versions_url, source.token),
-                           catalog=select(catalog, streams)))
+    with MockPlatform(
+        PlatformConfig(seed=5, locations=6, sessions=2, tariffs=6, tokens=2, clients=1)
+    ) as source:
+        clean = ok(
+            run_tap(config_for(source.versions_url, source.token), catalog=select(catalog, streams))
+        )
         locations = [_odd(loc) for loc in source.expected("locations", VERSION)]
         tariffs = [_odd_tariff(t) for t in source.expected("tariffs", VERSION)]
     server = Scripted({"locations": "/ocpi/2.2.1/locations", "tariffs": "/ocpi/2.2.1/tariffs"})
@@ -483,15 +532,19 @@ def test_wrapped_versions_trailing_slash_and_same_host_redirect(
 ) -> None:
     # The versions list wrapped in an object; one module URL with a trailing slash; one
     # module URL that redirects (301) to its trailing-slash form, query kept.
-    server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs/", "tokens": "/ocpi/2.2.1/tokens"},
-                      wrap_versions=True)
+    server = Scripted(
+        {"tariffs": "/ocpi/2.2.1/tariffs/", "tokens": "/ocpi/2.2.1/tokens"}, wrap_versions=True
+    )
     server.route("/ocpi/2.2.1/tariffs/", paged(tariffs, cap=4))
-    server.route("/ocpi/2.2.1/tokens", lambda hit: Reply(301, headers={
-        "Location": hit.target.replace("/tokens?", "/tokens/?")}))
+    server.route(
+        "/ocpi/2.2.1/tokens",
+        lambda hit: Reply(301, headers={"Location": hit.target.replace("/tokens?", "/tokens/?")}),
+    )
     server.route("/ocpi/2.2.1/tokens/", paged([], cap=4))
     with server:
-        run = ok(run_tap(config_for(server.versions_url),
-                         catalog=select(catalog, {"tariffs", "tokens"})))
+        run = ok(
+            run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs", "tokens"}))
+        )
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     redirected = server.hits_to("/ocpi/2.2.1/tokens/")
     assert len(redirected) == 1
@@ -501,16 +554,21 @@ def test_wrapped_versions_trailing_slash_and_same_host_redirect(
 
 
 def test_redirect_to_another_host_is_refused_and_sends_nothing_there(
-    catalog: dict[str, Any]
+    catalog: dict[str, Any],
 ) -> None:
     with Recorder() as elsewhere:
         server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
-        server.route("/ocpi/2.2.1/tariffs", lambda hit: Reply(
-            302, headers={"Location": f"{elsewhere.base}{hit.target}"}))
+        server.route(
+            "/ocpi/2.2.1/tariffs",
+            lambda hit: Reply(302, headers={"Location": f"{elsewhere.base}{hit.target}"}),
+        )
         with server:
             run = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
-    one_line_error(run, "GET /ocpi/2.2.1/tariffs: HTTP 302 redirects to another host",
-                   f"127.0.0.1:{elsewhere.port}")
+    one_line_error(
+        run,
+        "GET /ocpi/2.2.1/tariffs: HTTP 302 redirects to another host",
+        f"127.0.0.1:{elsewhere.port}",
+    )
     assert elsewhere.hits == []
     assert len(server.hits_to("/ocpi/2.2.1/tariffs")) == 1  # not retried either
 
@@ -518,18 +576,41 @@ def test_redirect_to_another_host_is_refused_and_sends_nothing_there(
 @pytest.mark.parametrize(
     ("reply", "expected", "tries"),
     [
-        (Reply(404, b'{"timestamp":"x","status":404,"error":"Not Found","path":"/t"}'),
-         "GET /ocpi/2.2.1/tariffs: HTTP 404 Not Found", 1),
-        (Reply(400, json.dumps({"status_code": 2001, "status_message": "DE*VLT*E1 bad",
-                                "timestamp": "2026-01-01T00:00:00Z"}).encode()),
-         "GET /ocpi/2.2.1/tariffs: HTTP 400 Bad Request, OCPI status 2001 (invalid or "
-         "missing parameters)", 1),
-        (Reply(502, b"<html><body>Bad Gateway</body></html>", content_type="text/html"),
-         "giving up after retries: GET /ocpi/2.2.1/tariffs: HTTP 502", 4),
-        (Reply(200, b"<html><body>Please log in</body></html>", content_type="text/html"),
-         "GET /ocpi/2.2.1/tariffs: HTTP 200, but the body is text/html, not an OCPI", 1),
-        (Reply(200, b'{"items": []}'),
-         "GET /ocpi/2.2.1/tariffs: HTTP 200, but the body is not an OCPI response", 1),
+        (
+            Reply(404, b'{"timestamp":"x","status":404,"error":"Not Found","path":"/t"}'),
+            "GET /ocpi/2.2.1/tariffs: HTTP 404 Not Found",
+            1,
+        ),
+        (
+            Reply(
+                400,
+                json.dumps(
+                    {
+                        "status_code": 2001,
+                        "status_message": "DE*VLT*E1 bad",
+                        "timestamp": "2026-01-01T00:00:00Z",
+                    }
+                ).encode(),
+            ),
+            "GET /ocpi/2.2.1/tariffs: HTTP 400 Bad Request, OCPI status 2001 (invalid or "
+            "missing parameters)",
+            1,
+        ),
+        (
+            Reply(502, b"<html><body>Bad Gateway</body></html>", content_type="text/html"),
+            "giving up after retries: GET /ocpi/2.2.1/tariffs: HTTP 502",
+            4,
+        ),
+        (
+            Reply(200, b"<html><body>Please log in</body></html>", content_type="text/html"),
+            "GET /ocpi/2.2.1/tariffs: HTTP 200, but the body is text/html, not an OCPI",
+            1,
+        ),
+        (
+            Reply(200, b'{"items": []}'),
+            "GET /ocpi/2.2.1/tariffs: HTTP 200, but the body is not an OCPI response",
+            1,
+        ),
     ],
     ids=["404_framework_json", "400_ocpi", "502_html", "200_html", "200_other_json"],
 )
@@ -558,14 +639,37 @@ def _unreadable(tariffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def bad_server(tariffs: list[dict[str, Any]]) -> Iterator[Scripted]:
-    tokens = [{"country_code": "DE", "party_id": "VLE", "uid": "PERSONAL-UID-42",
-               "type": "RFID", "contract_id": "DE-VLE-C1", "issuer": "x", "valid": True,
-               "whitelist": "ALLOWED", "last_updated": "not a date"},
-              {"country_code": "DE", "party_id": "VLE", "uid": "uid-2", "type": "RFID",
-               "contract_id": "DE-VLE-C2", "issuer": "x", "valid": True,
-               "whitelist": "ALLOWED", "last_updated": "2025-01-01T00:00:00Z"}]
-    server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs", "tokens": "/ocpi/2.2.1/tokens",
-                       "sessions": "/ocpi/2.2.1/sessions"})
+    tokens = [
+        {
+            "country_code": "DE",
+            "party_id": "VLE",
+            "uid": "PERSONAL-UID-42",
+            "type": "RFID",
+            "contract_id": "DE-VLE-C1",
+            "issuer": "x",
+            "valid": True,
+            "whitelist": "ALLOWED",
+            "last_updated": "not a date",
+        },
+        {
+            "country_code": "DE",
+            "party_id": "VLE",
+            "uid": "uid-2",
+            "type": "RFID",
+            "contract_id": "DE-VLE-C2",
+            "issuer": "x",
+            "valid": True,
+            "whitelist": "ALLOWED",
+            "last_updated": "2025-01-01T00:00:00Z",
+        },
+    ]
+    server = Scripted(
+        {
+            "tariffs": "/ocpi/2.2.1/tariffs",
+            "tokens": "/ocpi/2.2.1/tokens",
+            "sessions": "/ocpi/2.2.1/sessions",
+        }
+    )
     server.route("/ocpi/2.2.1/tariffs", paged(_unreadable(tariffs), cap=4))
     server.route("/ocpi/2.2.1/tokens", paged(tokens, cap=4))
     server.route("/ocpi/2.2.1/sessions", paged([], cap=4))
@@ -573,26 +677,38 @@ def bad_server(tariffs: list[dict[str, Any]]) -> Iterator[Scripted]:
         yield server
 
 
-STATE_2020 = {"bookmarks": {name: {"replication_key": "last_updated",
-                                   "replication_key_value": "2020-01-01T00:00:00Z"}
-                            for name in ("tariffs", "tokens", "sessions")}}
+STATE_2020 = {
+    "bookmarks": {
+        name: {"replication_key": "last_updated", "replication_key_value": "2020-01-01T00:00:00Z"}
+        for name in ("tariffs", "tokens", "sessions")
+    }
+}
 
 
 def test_unreadable_objects_are_reported_and_keep_their_streams_bookmark(
     bad_server: Scripted, tariffs: list[dict[str, Any]], catalog: dict[str, Any]
 ) -> None:
-    run = run_tap(config_for(bad_server.versions_url), state=STATE_2020,
-                  catalog=select(catalog, {"tariffs", "tokens", "sessions"}))
+    run = run_tap(
+        config_for(bad_server.versions_url),
+        state=STATE_2020,
+        catalog=select(catalog, {"tariffs", "tokens", "sessions"}),
+    )
     one_line_error(run, "tariffs: 2 unreadable", "tokens: 1 unreadable", "skip_bad_records")
     # Reported by stream, key and reason; no values (tokens.uid only as its pseudonym).
     ids = [t["id"] for t in tariffs]
-    assert (f"tariffs: an object could not be read and was skipped (country_code=DE, "
-            f"party_id=VLT, id={ids[2]}): 'last_updated' is not a readable date-time"
-            in run.stderr)
-    assert ("tariffs: an object could not be read and was skipped (key not readable): "
-            "'id' is missing or null" in run.stderr)
-    assert re.search(r"tokens: an object could not be read and was skipped \(country_code=DE, "
-                     r"party_id=VLE, uid=[0-9a-f:]{20,}, type=RFID\)", run.stderr)
+    assert (
+        f"tariffs: an object could not be read and was skipped (country_code=DE, "
+        f"party_id=VLT, id={ids[2]}): 'last_updated' is not a readable date-time" in run.stderr
+    )
+    assert (
+        "tariffs: an object could not be read and was skipped (key not readable): "
+        "'id' is missing or null" in run.stderr
+    )
+    assert re.search(
+        r"tokens: an object could not be read and was skipped \(country_code=DE, "
+        r"party_id=VLE, uid=[0-9a-f:]{20,}, type=RFID\)",
+        run.stderr,
+    )
     for value in ("secret.example", "PERSONAL-UID-42", "yesterday", "not a date"):
         assert value not in run.stderr + run.stdout
     # The good objects were emitted, the streams with bad ones kept their bookmark, the
@@ -606,8 +722,13 @@ def test_unreadable_objects_are_reported_and_keep_their_streams_bookmark(
 def test_skip_bad_records_accepts_them_but_still_reports(
     bad_server: Scripted, tariffs: list[dict[str, Any]], catalog: dict[str, Any]
 ) -> None:
-    run = ok(run_tap(config_for(bad_server.versions_url, skip_bad_records=True),
-                     state=STATE_2020, catalog=select(catalog, {"tariffs", "tokens"})))
+    run = ok(
+        run_tap(
+            config_for(bad_server.versions_url, skip_bad_records=True),
+            state=STATE_2020,
+            catalog=select(catalog, {"tariffs", "tokens"}),
+        )
+    )
     assert run.stderr.count("an object could not be read and was skipped") == 3
     assert "tariffs: 2 objects could not be read and were skipped (skip_bad_records)" in run.stderr
     assert len(run.records["tariffs"]) == len(tariffs) - 2
@@ -630,34 +751,49 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
     platform: MockPlatform, catalog: dict[str, Any], fault: str
 ) -> None:
     with counting_faults(platform, **{fault: 0.3}) as counts:
-        run = ok(run_tap(platform_config(platform, max_retries=8),
-                         catalog=select(catalog, {"sessions", "locations", "evses"})))
+        run = ok(
+            run_tap(
+                platform_config(platform, max_retries=8),
+                catalog=select(catalog, {"sessions", "locations", "evses"}),
+            )
+        )
     assert sum(counts[name] for name in TRANSIENT[fault]) >= 2, counts
     assert "Retrying in 0.0 s after try" in run.stderr
     assert_complete(run, platform, ("sessions", "locations"))
 
 
-@pytest.mark.parametrize(("retry_after", "max_wait", "low", "high"),
-                         [(1, 5, 0.95, 2.5), (30, 1, 0.95, 2.5), (3, 0, 0.0, 0.5)],
-                         ids=["honoured", "capped", "cap_zero"])
+@pytest.mark.parametrize(
+    ("retry_after", "max_wait", "low", "high"),
+    [(1, 5, 0.95, 2.5), (30, 1, 0.95, 2.5), (3, 0, 0.0, 0.5)],
+    ids=["honoured", "capped", "cap_zero"],
+)
 def test_retry_after_is_honoured_and_capped_by_retry_max_wait(  # noqa: PLR0917 - parametrized
-    platform: MockPlatform, catalog: dict[str, Any], retry_after: int, max_wait: int,
-    low: float, high: float
+    platform: MockPlatform,
+    catalog: dict[str, Any],
+    retry_after: int,
+    max_wait: int,
+    low: float,
+    high: float,
 ) -> None:
-    with timed_requests(platform) as seen, counting_faults(
-        platform, throttle_rate=0.25, retry_after=retry_after
-    ) as counts:
-        ok(run_tap(platform_config(platform, retry_max_wait=max_wait, max_retries=8,
-                                   page_size=10),
-                   catalog=select(catalog, {"sessions"})))
+    with (
+        timed_requests(platform) as seen,
+        counting_faults(platform, throttle_rate=0.25, retry_after=retry_after) as counts,
+    ):
+        ok(
+            run_tap(
+                platform_config(platform, retry_max_wait=max_wait, max_retries=8, page_size=10),
+                catalog=select(catalog, {"sessions"}),
+            )
+        )
     gaps = [seen[i + 1][0] - at for i, (at, _, status) in enumerate(seen[:-1]) if status == 429]
     assert counts["throttle"] == len(gaps) >= 2
     assert all(low <= gap <= high for gap in gaps), gaps
 
 
 @pytest.mark.parametrize(("max_wait", "low", "high"), [(10, 1.9, 3.5), (1, 0.9, 1.6)])
-def test_retry_after_as_http_date(tariffs: list[dict[str, Any]], catalog: dict[str, Any],
-                                  max_wait: int, low: float, high: float) -> None:
+def test_retry_after_as_http_date(
+    tariffs: list[dict[str, Any]], catalog: dict[str, Any], max_wait: int, low: float, high: float
+) -> None:
     listing = paged(tariffs, cap=5)
 
     def answer(hit: Hit) -> Reply:
@@ -669,8 +805,12 @@ def test_retry_after_as_http_date(tariffs: list[dict[str, Any]], catalog: dict[s
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        ok(run_tap(config_for(server.versions_url, retry_max_wait=max_wait),
-                   catalog=select(catalog, {"tariffs"})))
+        ok(
+            run_tap(
+                config_for(server.versions_url, retry_max_wait=max_wait),
+                catalog=select(catalog, {"tariffs"}),
+            )
+        )
     first, second = server.hits_to("/ocpi/2.2.1/tariffs")[:2]
     assert low <= second.at - first.at <= high
 
@@ -727,8 +867,12 @@ def test_a_timeout_is_retried(tariffs: list[dict[str, Any]], catalog: dict[str, 
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        run = ok(run_tap(config_for(server.versions_url, request_timeout=1),
-                         catalog=select(catalog, {"tariffs"})))
+        run = ok(
+            run_tap(
+                config_for(server.versions_url, request_timeout=1),
+                catalog=select(catalog, {"tariffs"}),
+            )
+        )
     assert "after try 1: the request timed out" in run.stderr
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
 
@@ -737,17 +881,19 @@ def test_latency_beyond_request_timeout_gives_up_after_max_retries(
     platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     platform.set_faults(latency_ms=1600)
-    run = run_tap(platform_config(platform, request_timeout=1, max_retries=2),
-                  catalog=select(catalog, {"tariffs"}))
+    run = run_tap(
+        platform_config(platform, request_timeout=1, max_retries=2),
+        catalog=select(catalog, {"tariffs"}),
+    )
     one_line_error(run, "giving up after retries: the request timed out")
     assert len(module_requests(platform, "tariffs")) == 2
 
 
-def test_max_retries_is_the_number_of_tries(platform: MockPlatform,
-                                            catalog: dict[str, Any]) -> None:
+def test_max_retries_is_the_number_of_tries(
+    platform: MockPlatform, catalog: dict[str, Any]
+) -> None:
     platform.set_faults(error_rate=1.0)
-    run = run_tap(platform_config(platform, max_retries=3),
-                  catalog=select(catalog, {"tariffs"}))
+    run = run_tap(platform_config(platform, max_retries=3), catalog=select(catalog, {"tariffs"}))
     one_line_error(run, "giving up after retries: GET /ocpi/2.2.1/tariffs: HTTP 50")
     assert len(module_requests(platform, "tariffs")) == 3
     assert run.stderr.count("Retrying in") == 2
@@ -758,8 +904,12 @@ def test_max_requests_per_second_spaces_every_request_of_the_run(
 ) -> None:
     rate = 8.0
     with timed_requests(platform) as seen:
-        ok(run_tap(platform_config(platform, max_requests_per_second=rate),
-                   catalog=select(catalog, {"sessions", "tariffs", "tokens"})))
+        ok(
+            run_tap(
+                platform_config(platform, max_requests_per_second=rate),
+                catalog=select(catalog, {"sessions", "tariffs", "tokens"}),
+            )
+        )
     times = [at for at, _, _ in seen]
     assert len(times) >= 10  # versions, details and every page of three streams
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -795,10 +945,12 @@ def test_certificates_are_verified_by_default_and_there_is_no_switch(
     assert not any(word in names for word in ("verify", "insecure", "ssl", "tls"))
 
 
-def test_missing_ca_bundle_is_a_one_line_error(platform: MockPlatform,
-                                               catalog: dict[str, Any]) -> None:
-    run = run_tap(platform_config(platform, ca_bundle="/nowhere/ca.pem"),
-                  catalog=select(catalog, {"tariffs"}))
+def test_missing_ca_bundle_is_a_one_line_error(
+    platform: MockPlatform, catalog: dict[str, Any]
+) -> None:
+    run = run_tap(
+        platform_config(platform, ca_bundle="/nowhere/ca.pem"), catalog=select(catalog, {"tariffs"})
+    )
     one_line_error(run, "ca_bundle: no file or directory at /nowhere/ca.pem")
     assert platform.request_log == []
 
@@ -809,9 +961,28 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("openssl is not installed")
     where = tmp_path_factory.mktemp("tls")
     cert, key = where / "cert.pem", where / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -825,8 +996,12 @@ def test_unknown_certificate_fails_without_retries_and_ca_bundle_admits_it(
     server.route("/ocpi/2.2.1/tariffs", paged(tariffs, cap=5))
     with server:
         refused = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
-        accepted = ok(run_tap(config_for(server.versions_url, ca_bundle=str(cert)),
-                              catalog=select(catalog, {"tariffs"})))
+        accepted = ok(
+            run_tap(
+                config_for(server.versions_url, ca_bundle=str(cert)),
+                catalog=select(catalog, {"tariffs"}),
+            )
+        )
     last = one_line_error(refused, "TLS certificate verification failed", "set ca_bundle")
     assert "giving up after retries" not in last
     assert "Retrying" not in refused.stderr  # a certificate does not get better by waiting
@@ -837,14 +1012,28 @@ def test_token_never_appears_in_debug_output(catalog: dict[str, Any]) -> None:
     # DEBUG level (urllib3's connection lines included), a rejected first token form, retries
     # of every kind and a next link to another host: the token shows up in neither form.
     token = "very-secret-token-4711"
-    config = PlatformConfig(seed=3, locations=4, sessions=60, tariffs=3, tokens=10, clients=1,
-                            token=token, token_encoding="plain", versions=(VERSION,))
+    config = PlatformConfig(
+        seed=3,
+        locations=4,
+        sessions=60,
+        tariffs=3,
+        tokens=10,
+        clients=1,
+        token=token,
+        token_encoding="plain",
+        versions=(VERSION,),
+    )
     with MockPlatform(config) as plain_platform:
-        plain_platform.set_faults(error_rate=0.15, throttle_rate=0.15, truncate_rate=0.1,
-                                  drop_rate=0.1, link="wrong_host")
-        run = ok(run_tap(config_for(plain_platform.versions_url, token, max_retries=10),
-                         catalog=select(catalog, {"sessions", "tariffs", "tokens"}),
-                         loglevel="DEBUG"))
+        plain_platform.set_faults(
+            error_rate=0.15, throttle_rate=0.15, truncate_rate=0.1, drop_rate=0.1, link="wrong_host"
+        )
+        run = ok(
+            run_tap(
+                config_for(plain_platform.versions_url, token, max_retries=10),
+                catalog=select(catalog, {"sessions", "tariffs", "tokens"}),
+                loglevel="DEBUG",
+            )
+        )
         forms = {r.headers.get("Authorization") for r in plain_platform.request_log}
     assert f"Token {encode_token(token, 'base64')}" in forms  # both forms were on the wire
     assert f"Token {token}" in forms

@@ -24,8 +24,9 @@ KEYED_BY_ID = ("locations", "sessions", "cdrs", "tariffs")
 def platform() -> Iterator[MockPlatform]:
     # A wall clock: the tap's bookmark is its own run start, so changes made between two runs
     # must be stamped with real time to fall into the second run's window.
-    config = PlatformConfig(seed=7, locations=12, sessions=150, tariffs=4, tokens=20, clients=3,
-                            now="wall")
+    config = PlatformConfig(
+        seed=7, locations=12, sessions=150, tariffs=4, tokens=20, clients=3, now="wall"
+    )
     with MockPlatform(config) as running:
         yield running
 
@@ -141,8 +142,14 @@ def test_second_run_reads_only_what_changed(platform: MockPlatform) -> None:
 def test_lookback_moves_date_from_back(platform: MockPlatform) -> None:
     config = tap_config(platform, "2.2.1", lookback_minutes=60)
     catalog = select(discover(config), {"tariffs"})
-    state = {"bookmarks": {"tariffs": {"replication_key": "last_updated",
-                                       "replication_key_value": "2025-06-01T12:00:00Z"}}}
+    state = {
+        "bookmarks": {
+            "tariffs": {
+                "replication_key": "last_updated",
+                "replication_key_value": "2025-06-01T12:00:00Z",
+            }
+        }
+    }
     platform.clear_request_log()
     run = run_tap(config, catalog=catalog, state=state)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -153,8 +160,14 @@ def test_lookback_moves_date_from_back(platform: MockPlatform) -> None:
 def test_start_date_wins_over_an_older_bookmark(platform: MockPlatform) -> None:
     config = tap_config(platform, "2.2.1", start_date="2025-09-01T00:00:00Z")
     catalog = select(discover(config), {"tariffs"})
-    state = {"bookmarks": {"tariffs": {"replication_key": "last_updated",
-                                       "replication_key_value": "2025-01-01T00:00:00Z"}}}
+    state = {
+        "bookmarks": {
+            "tariffs": {
+                "replication_key": "last_updated",
+                "replication_key_value": "2025-01-01T00:00:00Z",
+            }
+        }
+    }
     platform.clear_request_log()
     assert run_tap(config, catalog=catalog, state=state).returncode == 0
     paths = [r.path for r in platform.request_log if "/tariffs" in r.path]
@@ -162,8 +175,12 @@ def test_start_date_wins_over_an_older_bookmark(platform: MockPlatform) -> None:
 
 
 def test_headers_on_the_wire(platform: MockPlatform) -> None:
-    routing = {"from_country_code": "NL", "from_party_id": "TAP", "to_country_code": "DE",
-               "to_party_id": "VLT"}
+    routing = {
+        "from_country_code": "NL",
+        "from_party_id": "TAP",
+        "to_country_code": "DE",
+        "to_party_id": "VLT",
+    }
     for version in ("2.1.1", "2.2.1"):
         config = tap_config(platform, version, **routing)
         catalog = select(discover(config), {"tariffs", "hubclientinfo"})
@@ -188,9 +205,18 @@ def test_headers_on_the_wire(platform: MockPlatform) -> None:
 
 
 def test_token_form_fallback_is_remembered() -> None:
-    with MockPlatform(PlatformConfig(seed=3, locations=3, sessions=10, tokens=3, tariffs=2,
-                                     clients=1, token_encoding="plain",
-                                     versions=("2.2.1",))) as platform:
+    with MockPlatform(
+        PlatformConfig(
+            seed=3,
+            locations=3,
+            sessions=10,
+            tokens=3,
+            tariffs=2,
+            clients=1,
+            token_encoding="plain",
+            versions=("2.2.1",),
+        )
+    ) as platform:
         config = tap_config(platform, "2.2.1")
         catalog = select(discover(config), {"sessions"})
         run = run_tap(config, catalog=catalog)
@@ -240,16 +266,26 @@ def test_unreachable_platform_is_one_line() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    run = run_tap({"versions_url": f"http://127.0.0.1:{port}/ocpi/versions", "token": "x",
-                   "privacy_salt": SALT,
-                   "max_retries": 1})
+    run = run_tap(
+        {
+            "versions_url": f"http://127.0.0.1:{port}/ocpi/versions",
+            "token": "x",
+            "privacy_salt": SALT,
+            "max_retries": 1,
+        }
+    )
     assert_one_line_error(run, "could not connect")
 
 
 def test_not_an_ocpi_platform_is_one_line(platform: MockPlatform) -> None:
-    run = run_tap({"versions_url": f"{platform.admin_url}/stats", "token": "x",
-                   "privacy_salt": SALT,
-                   "max_retries": 1})
+    run = run_tap(
+        {
+            "versions_url": f"{platform.admin_url}/stats",
+            "token": "x",
+            "privacy_salt": SALT,
+            "max_retries": 1,
+        }
+    )
     assert_one_line_error(run, "")
 
 
@@ -268,8 +304,16 @@ def test_invalid_settings_fail_without_a_stack_trace() -> None:
 def test_discovery_needs_no_network() -> None:
     catalog = discover({"versions_url": "http://127.0.0.1:9/ocpi/versions"})
     names = {s["tap_stream_id"] for s in catalog["streams"]}
-    assert names == {"locations", "evses", "connectors", "sessions", "cdrs", "tariffs",
-                     "tokens", "hubclientinfo"}
+    assert names == {
+        "locations",
+        "evses",
+        "connectors",
+        "sessions",
+        "cdrs",
+        "tariffs",
+        "tokens",
+        "hubclientinfo",
+    }
     for entry in catalog["streams"]:
         assert entry["replication_key"] == "last_updated"
         assert entry["replication_method"] == "INCREMENTAL"

@@ -29,13 +29,19 @@ def ok(data: Any) -> dict[str, Any]:
 
 def details(version: str, roles: bool = True) -> dict[str, Any]:
     def endpoint(identifier: str, role: str) -> dict[str, str]:
-        item = {"identifier": identifier, "url": f"{HOST}/ocpi/{version}/{role.lower()}/{identifier}"}
+        item = {
+            "identifier": identifier,
+            "url": f"{HOST}/ocpi/{version}/{role.lower()}/{identifier}",
+        }
         if roles:
             item["role"] = role
         return item
 
-    endpoints = [endpoint("credentials", "SENDER"), endpoint("locations", "SENDER"),
-                 endpoint("sessions", "SENDER")]
+    endpoints = [
+        endpoint("credentials", "SENDER"),
+        endpoint("locations", "SENDER"),
+        endpoint("sessions", "SENDER"),
+    ]
     if roles:
         endpoints.append(endpoint("tokens", "RECEIVER"))
     return ok({"version": version, "endpoints": endpoints})
@@ -47,11 +53,16 @@ def make_client(token: str | None = TOKEN, mode: str = "auto", **config: Any) ->
 
 
 def test_negotiates_highest_common_version_and_sender_endpoints(requests_mock: rm.Mocker) -> None:
-    requests_mock.get(VERSIONS, json=ok([
-        {"version": "2.1.1", "url": f"{HOST}/ocpi/2.1.1"},
-        {"version": "2.2.1", "url": f"{HOST}/ocpi/2.2.1"},
-        {"version": "9.9", "url": f"{HOST}/ocpi/9.9"},
-    ]))
+    requests_mock.get(
+        VERSIONS,
+        json=ok(
+            [
+                {"version": "2.1.1", "url": f"{HOST}/ocpi/2.1.1"},
+                {"version": "2.2.1", "url": f"{HOST}/ocpi/2.2.1"},
+                {"version": "9.9", "url": f"{HOST}/ocpi/9.9"},
+            ]
+        ),
+    )
     requests_mock.get(f"{HOST}/ocpi/2.2.1", json=details("2.2.1"))
     client = make_client()
     platform = negotiate(client, client.config)
@@ -92,9 +103,18 @@ def test_211_plain_token_after_base64_rejected_on_versions(requests_mock: rm.Moc
 
     requests_mock.get(VERSIONS, json=versions)
     requests_mock.get(f"{HOST}/ocpi/2.1.1", json=details("2.1.1", roles=False))
-    requests_mock.get(f"{HOST}/ocpi/2.1.1/sender/credentials",
-                      json=ok({"token": "secret", "url": VERSIONS, "country_code": "NL",
-                               "party_id": "TNM", "business_details": {"name": "x"}}))
+    requests_mock.get(
+        f"{HOST}/ocpi/2.1.1/sender/credentials",
+        json=ok(
+            {
+                "token": "secret",
+                "url": VERSIONS,
+                "country_code": "NL",
+                "party_id": "TNM",
+                "business_details": {"name": "x"},
+            }
+        ),
+    )
     client = make_client()
     platform = negotiate(client, client.config)
     assert platform.owner == ("NL", "TNM")
@@ -127,8 +147,14 @@ def test_token_rejected_in_both_forms_is_one_clear_error(requests_mock: rm.Mocke
 
 
 def test_ocpi_error_inside_http_200_names_the_status(requests_mock: rm.Mocker) -> None:
-    requests_mock.get(VERSIONS, json={"status_code": 2001, "status_message": "DE-ABC-123 bad",
-                                      "timestamp": "2024-01-01T00:00:00Z"})
+    requests_mock.get(
+        VERSIONS,
+        json={
+            "status_code": 2001,
+            "status_message": "DE-ABC-123 bad",
+            "timestamp": "2024-01-01T00:00:00Z",
+        },
+    )
     client = make_client(mode="base64")
     with pytest.raises(OCPIStatusError, match="OCPI status 2001") as info:
         client.get(VERSIONS, "versions")
@@ -138,7 +164,9 @@ def test_ocpi_error_inside_http_200_names_the_status(requests_mock: rm.Mocker) -
 def test_non_ocpi_body_is_a_clear_error(requests_mock: rm.Mocker) -> None:
     requests_mock.get(VERSIONS, text="<html>Welcome</html>", headers={"Content-Type": "text/html"})
     client = make_client(mode="base64")
-    with pytest.raises(OCPIError, match=r"GET /ocpi/versions: HTTP 200, but the body is text/html, not an OCPI"):
+    with pytest.raises(
+        OCPIError, match=r"GET /ocpi/versions: HTTP 200, but the body is text/html, not an OCPI"
+    ):
         client.get(VERSIONS, "versions")
 
 
@@ -150,11 +178,14 @@ def test_http_404_with_framework_json_names_status_and_path(requests_mock: rm.Mo
 
 
 def test_retries_5xx_and_invalid_json_then_succeeds(requests_mock: rm.Mocker) -> None:
-    requests_mock.get(VERSIONS, [
-        {"status_code": 503, "text": "busy"},
-        {"status_code": 200, "text": '{"data": [{"vers'},
-        {"status_code": 200, "json": ok([1])},
-    ])
+    requests_mock.get(
+        VERSIONS,
+        [
+            {"status_code": 503, "text": "busy"},
+            {"status_code": 200, "text": '{"data": [{"vers'},
+            {"status_code": 200, "json": ok([1])},
+        ],
+    )
     client = make_client(mode="base64")
     assert client.get(VERSIONS, "versions") == [1]
     assert requests_mock.call_count == 3
@@ -180,8 +211,9 @@ def test_retry_after_seconds_and_http_date() -> None:
 
 
 def test_ocpi_headers_per_version_and_module() -> None:
-    client = make_client(from_country_code="DE", from_party_id="ABC", to_country_code="NL",
-                         to_party_id="TNM")
+    client = make_client(
+        from_country_code="DE", from_party_id="ABC", to_country_code="NL", to_party_id="TNM"
+    )
     assert client.headers("locations") == {}  # version unknown yet (versions call)
     client.version = "2.1.1"
     assert client.headers("locations") == {}  # no routing or tracing headers in 2.1.1

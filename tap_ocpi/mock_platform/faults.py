@@ -53,8 +53,15 @@ from typing import Any
 
 from tap_ocpi.mock_platform.rng import Rng, key
 
-LINK_MODES = ("ok", "relative", "upper_rel", "unquoted_rel", "missing", "wrong_host",
-              "wrong_scheme")
+LINK_MODES = (
+    "ok",
+    "relative",
+    "upper_rel",
+    "unquoted_rel",
+    "missing",
+    "wrong_host",
+    "wrong_scheme",
+)
 TIMESTAMP_MODES = ("z", "no_z", "offset")
 SCOPES = ("lists", "all")
 
@@ -93,23 +100,37 @@ class Faults:
         return faults
 
     def validate(self) -> None:
-        for name in ("error_rate", "throttle_rate", "truncate_rate", "drop_rate",
-                     "ocpi_error_rate"):
+        for name in (
+            "error_rate",
+            "throttle_rate",
+            "truncate_rate",
+            "drop_rate",
+            "ocpi_error_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"fault {name} must be between 0 and 1")
         _check_choice("link", self.link, LINK_MODES)
         _check_choice("timestamps", self.timestamps, TIMESTAMP_MODES)
         _check_choice("scope", self.scope, SCOPES)
-        for name in ("retry_after", "latency_ms", "page_cap", "short_pages", "fail_from_page",
-                     "unstable_every"):
+        for name in (
+            "retry_after",
+            "latency_ms",
+            "page_cap",
+            "short_pages",
+            "fail_from_page",
+            "unstable_every",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"fault {name} must not be negative")
 
     def active(self) -> dict[str, Any]:
         """Only the fields that differ from the defaults (for /admin/faults and logs)."""
         default = Faults()
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -161,8 +182,9 @@ class FaultDice:
 
     def __init__(self, seed: int, faults: Faults) -> None:
         self.faults = faults
-        self._rng = Rng(seed, key(*(hash_text(f"{k}={v}") for k, v in
-                                    sorted(faults.active().items()))))
+        self._rng = Rng(
+            seed, key(*(hash_text(f"{k}={v}") for k, v in sorted(faults.active().items())))
+        )
         self._lock = threading.Lock()
 
     def roll(self) -> Verdict:

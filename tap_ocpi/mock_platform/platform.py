@@ -43,12 +43,20 @@ class MockPlatform:
         host, port = server.server_address[:2]
         self.app.base_url = f"http://{_url_host(str(host))}:{port}"
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={
-            "poll_interval": 0.05}, name=f"ocpi-mock-platform:{port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"ocpi-mock-platform:{port}",
+            daemon=True,
+        )
         self._thread.start()
         if self.config.prewarm:
-            threading.Thread(target=self.store.prewarm, args=(self.config.prewarm,
-                             self._stop_prewarm), name="ocpi-mock-prewarm", daemon=True).start()
+            threading.Thread(
+                target=self.store.prewarm,
+                args=(self.config.prewarm, self._stop_prewarm),
+                name="ocpi-mock-prewarm",
+                daemon=True,
+            ).start()
         return self
 
     def stop(self) -> None:
@@ -65,8 +73,12 @@ class MockPlatform:
     def __enter__(self) -> MockPlatform:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # ---- addresses and credentials -----------------------------------------------------
@@ -106,11 +118,20 @@ class MockPlatform:
 
     # ---- control -----------------------------------------------------------------------
 
-    def advance(self, new_sessions: int = 0, updated_sessions: int = 0,
-                updated_locations: int = 0, minutes: float = 0.0) -> dict[str, Any]:
+    def advance(
+        self,
+        new_sessions: int = 0,
+        updated_sessions: int = 0,
+        updated_locations: int = 0,
+        minutes: float = 0.0,
+    ) -> dict[str, Any]:
         """Same as POST /admin/advance; returns what changed (counts and ids)."""
-        return self.store.advance(new_sessions=new_sessions, updated_sessions=updated_sessions,
-                                  updated_locations=updated_locations, minutes=minutes)
+        return self.store.advance(
+            new_sessions=new_sessions,
+            updated_sessions=updated_sessions,
+            updated_locations=updated_locations,
+            minutes=minutes,
+        )
 
     def set_faults(self, faults: Mapping[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         """Replace the active fault set (``set_faults()`` clears it); see faults.py."""
@@ -133,8 +154,9 @@ class MockPlatform:
 
     # ---- expectations for tests --------------------------------------------------------
 
-    def expected(self, module: str, version: str, date_from: When = None,
-                 date_to: When = None) -> Iterator[dict[str, Any]]:
+    def expected(
+        self, module: str, version: str, date_from: When = None, date_to: When = None
+    ) -> Iterator[dict[str, Any]]:
         """Exactly the objects the list endpoint serves for this version and window
         (date_from inclusive, date_to exclusive on last_updated), in serving order."""
         if version not in self.config.versions or module not in MODULES_BY_VERSION[version]:

@@ -43,18 +43,25 @@ def _price_221(excl: float, vat: float) -> Any:
 
 
 def _price_230(excl: float, vat: float) -> Any:
-    return {"before_taxes": round(excl, 2),
-            "taxes": [{"name": "VAT", "percentage": vat, "amount": round(excl * vat / 100, 2)}]}
+    return {
+        "before_taxes": round(excl, 2),
+        "taxes": [{"name": "VAT", "percentage": vat, "amount": round(excl * vat / 100, 2)}],
+    }
 
 
 PRICE: dict[str, Callable[[float, float], Any]] = {
-    V211: _price_211, "2.2.1": _price_221, V230: _price_230,
+    V211: _price_211,
+    "2.2.1": _price_221,
+    V230: _price_230,
 }
 # EnvironmentalImpact's category key was renamed after 2.1.1.
 IMPACT_KEY = {V211: "source", "2.2.1": "category", V230: "category"}
 TOKEN_TYPE_211 = {"RFID": "RFID", "APP_USER": "OTHER"}
-AUTH_METHOD_211 = {"WHITELIST": "WHITELIST", "AUTH_REQUEST": "AUTH_REQUEST",
-                   "COMMAND": "AUTH_REQUEST"}
+AUTH_METHOD_211 = {
+    "WHITELIST": "WHITELIST",
+    "AUTH_REQUEST": "AUTH_REQUEST",
+    "COMMAND": "AUTH_REQUEST",
+}
 CAPS_211 = frozenset(vocab.CAPABILITIES_211)
 FACILITIES_211 = frozenset(vocab.FACILITIES_211)
 EVSE_STATUS_CYCLE = ("CHARGING", "AVAILABLE", "OUTOFORDER", "AVAILABLE", "BLOCKED")
@@ -66,8 +73,11 @@ def owner_fields(version: str, party: tuple[str, str]) -> Obj:
 
 
 def energy_mix(version: str, green: bool, supplier: tuple[str, str]) -> Obj:
-    sources = ([("GENERAL_GREEN", 62.5), ("WIND", 25.0), ("SOLAR", 12.5)] if green
-               else [("GENERAL_GREEN", 38.1), ("GAS", 21.4), ("COAL", 27.2), ("NUCLEAR", 13.3)])
+    sources = (
+        [("GENERAL_GREEN", 62.5), ("WIND", 25.0), ("SOLAR", 12.5)]
+        if green
+        else [("GENERAL_GREEN", 38.1), ("GAS", 21.4), ("COAL", 27.2), ("NUCLEAR", 13.3)]
+    )
     impact = [(IMPACT_KEY[version], "CARBON_DIOXIDE"), ("amount", 0 if green else 372)]
     return {
         "is_green_energy": green,
@@ -80,15 +90,19 @@ def energy_mix(version: str, green: bool, supplier: tuple[str, str]) -> Obj:
 
 # ---- locations ------------------------------------------------------------------------
 
+
 def connector(c: ConnectorFacts, version: str, lu: str) -> Obj:
-    out: Obj = {"id": c.id, "standard": c.standard, "format": c.format,
-                "power_type": c.power_type}
+    out: Obj = {"id": c.id, "standard": c.standard, "format": c.format, "power_type": c.power_type}
     tariff_id = f"TRF{c.tariff:04d}"
     if version == V211:
         out.update(voltage=c.voltage, amperage=c.amperage, tariff_id=tariff_id)
     else:
-        out.update(max_voltage=c.voltage, max_amperage=c.amperage,
-                   max_electric_power=c.power_w, tariff_ids=[tariff_id])
+        out.update(
+            max_voltage=c.voltage,
+            max_amperage=c.amperage,
+            max_electric_power=c.power_w,
+            tariff_ids=[tariff_id],
+        )
     out["terms_and_conditions"] = "https://www.voltaro.example/agb"
     if version == V230 and c.capabilities:
         out["capabilities"] = list(c.capabilities)
@@ -96,12 +110,24 @@ def connector(c: ConnectorFacts, version: str, lu: str) -> Obj:
     return out
 
 
-def evse(e: EvseFacts, version: str, *, status: str, lu: str, kind: str,
-         only_connector: int | None = None) -> Obj:
+def evse(
+    e: EvseFacts,
+    version: str,
+    *,
+    status: str,
+    lu: str,
+    kind: str,
+    only_connector: int | None = None,
+) -> Obj:
     caps = [c for c in e.capabilities if version != V211 or c in CAPS_211]
     conns = e.connectors if only_connector is None else (e.connectors[only_connector],)
-    out: Obj = {"uid": e.uid, "evse_id": e.evse_id, "status": status, "capabilities": caps,
-                "connectors": [connector(c, version, lu) for c in conns]}
+    out: Obj = {
+        "uid": e.uid,
+        "evse_id": e.evse_id,
+        "status": status,
+        "capabilities": caps,
+        "connectors": [connector(c, version, lu) for c in conns],
+    }
     if e.floor_level is not None:
         out["floor_level"] = e.floor_level
     if e.physical_reference is not None:
@@ -117,8 +143,7 @@ def evse(e: EvseFacts, version: str, *, status: str, lu: str, kind: str,
 
 
 def opening_times(loc: LocationFacts, version: str) -> Obj:
-    regular = [{"weekday": d, "period_begin": b, "period_end": e}
-               for d, b, e in loc.regular_hours]
+    regular = [{"weekday": d, "period_begin": b, "period_end": e} for d, b, e in loc.regular_hours]
     if version == V211:  # 2.1.1 Hours is a choice: regular_hours *or* twentyfourseven
         return {"regular_hours": regular} if regular else {"twentyfourseven": True}
     out: Obj = {"twentyfourseven": not regular}
@@ -127,9 +152,16 @@ def opening_times(loc: LocationFacts, version: str) -> Obj:
     return out
 
 
-def location(loc: LocationFacts, version: str, *, lu: int, lu0: int, fmt: Formatter,
-             evse_state: dict[int, tuple[str, int]] | None = None,
-             only: tuple[int, int] | None = None) -> Obj:
+def location(
+    loc: LocationFacts,
+    version: str,
+    *,
+    lu: int,
+    lu0: int,
+    fmt: Formatter,
+    evse_state: dict[int, tuple[str, int]] | None = None,
+    only: tuple[int, int] | None = None,
+) -> Obj:
     """A Location last updated at `lu` (`lu0`: its original stamp, which dates the EVSEs).
     `evse_state` overrides (status, last_updated) of changed EVSEs; `only` keeps a single
     (evse, connector), as 2.1.1 embeds it in sessions and CDRs."""
@@ -153,9 +185,15 @@ def location(loc: LocationFacts, version: str, *, lu: int, lu0: int, fmt: Format
     out["evses"] = _evses(loc, version, lu0=lu0, fmt=fmt, state=evse_state or {}, only=only)
     if version == V230 and loc.kind == "public":
         out["parking_places"] = [
-            {"id": str(n + 1), "physical_reference": f"P{n + 1}",
-             "vehicle_types": ["PERSONAL_VEHICLE"], "restricted_to_type": True,
-             "reservation_required": False} for n in range(len(loc.evses))]
+            {
+                "id": str(n + 1),
+                "physical_reference": f"P{n + 1}",
+                "vehicle_types": ["PERSONAL_VEHICLE"],
+                "restricted_to_type": True,
+                "reservation_required": False,
+            }
+            for n in range(len(loc.evses))
+        ]
     if loc.directions is not None:
         out["directions"] = [{"language": "de", "text": loc.directions}]
     out["operator"] = OPERATOR
@@ -176,19 +214,35 @@ def location(loc: LocationFacts, version: str, *, lu: int, lu0: int, fmt: Format
     return out
 
 
-def _evses(loc: LocationFacts, version: str, *, lu0: int, fmt: Formatter,
-           state: dict[int, tuple[str, int]], only: tuple[int, int] | None) -> list[Obj]:
+def _evses(
+    loc: LocationFacts,
+    version: str,
+    *,
+    lu0: int,
+    fmt: Formatter,
+    state: dict[int, tuple[str, int]],
+    only: tuple[int, int] | None,
+) -> list[Obj]:
     out = []
     for n, e in enumerate(loc.evses):
         if only is not None and n != only[0]:
             continue
         status, changed = state.get(n, (e.status, lu0 - e.age_s))
-        out.append(evse(e, version, status=status, lu=fmt(changed), kind=loc.kind,
-                        only_connector=None if only is None else only[1]))
+        out.append(
+            evse(
+                e,
+                version,
+                status=status,
+                lu=fmt(changed),
+                kind=loc.kind,
+                only_connector=None if only is None else only[1],
+            )
+        )
     return out
 
 
 # ---- tariffs and tokens ---------------------------------------------------------------
+
 
 def tariff(t: TariffFacts, version: str, lu: int, fmt: Formatter) -> Obj:
     out: Obj = owner_fields(version, CPO_PARTY)
@@ -204,9 +258,13 @@ def tariff(t: TariffFacts, version: str, lu: int, fmt: Formatter) -> Obj:
     if version != V211 and t.min_price is not None:
         out["min_price"] = (
             {"before_taxes": t.min_price, "after_taxes": round(t.min_price * 1.19, 2)}
-            if version == V230 else PRICE[version](t.min_price, t.vat))
-    out["elements"] = [{"price_components": [_component(version, dim, price, step, t.vat)]}
-                       for dim, price, step in _components(t)]
+            if version == V230
+            else PRICE[version](t.min_price, t.vat)
+        )
+    out["elements"] = [
+        {"price_components": [_component(version, dim, price, step, t.vat)]}
+        for dim, price, step in _components(t)
+    ]
     if version == V230:
         out["tax_included"] = "NO"
     if version != V211 and t.start is not None:
@@ -258,11 +316,17 @@ def token(t: TokenFacts, version: str, lu: int, fmt: Formatter) -> Obj:
 
 
 def client(c: ClientFacts, lu: int, fmt: Formatter) -> Obj:
-    return {"party_id": c.party_id, "country_code": c.country_code, "role": c.role,
-            "status": c.status, "last_updated": fmt(lu)}
+    return {
+        "party_id": c.party_id,
+        "country_code": c.country_code,
+        "role": c.role,
+        "status": c.status,
+        "last_updated": fmt(lu),
+    }
 
 
 # ---- sessions and CDRs ----------------------------------------------------------------
+
 
 def _dimensions(p: Period, version: str, for_cdr: bool, amperage: int) -> list[Obj]:
     if p.parking:
@@ -278,12 +342,15 @@ def _dimensions(p: Period, version: str, for_cdr: bool, amperage: int) -> list[O
     return dims
 
 
-def charging_periods(s: SessionFacts, version: str, fmt: Formatter, for_cdr: bool,
-                     amperage: int) -> list[Obj]:
+def charging_periods(
+    s: SessionFacts, version: str, fmt: Formatter, for_cdr: bool, amperage: int
+) -> list[Obj]:
     out = []
     for p in s.periods:
-        period: Obj = {"start_date_time": fmt(p.start),
-                       "dimensions": _dimensions(p, version, for_cdr, amperage)}
+        period: Obj = {
+            "start_date_time": fmt(p.start),
+            "dimensions": _dimensions(p, version, for_cdr, amperage),
+        }
         if version != V211:
             period["tariff_id"] = f"TRF{s.tariff:04d}"
         out.append(period)
@@ -292,8 +359,13 @@ def charging_periods(s: SessionFacts, version: str, fmt: Formatter, for_cdr: boo
 
 def cdr_token(world: World, s: SessionFacts) -> Obj:
     t = world.token(s.token)
-    return {"country_code": EMSP_PARTY[0], "party_id": EMSP_PARTY[1], "uid": t.uid,
-            "type": t.type, "contract_id": t.contract_id}
+    return {
+        "country_code": EMSP_PARTY[0],
+        "party_id": EMSP_PARTY[1],
+        "uid": t.uid,
+        "type": t.type,
+        "contract_id": t.contract_id,
+    }
 
 
 def session(world: World, s: SessionFacts, version: str, lu: int, fmt: Formatter) -> Obj:
@@ -346,11 +418,16 @@ def cdr_location(world: World, s: SessionFacts) -> Obj:
     out.update(address=loc.address, city=loc.city, postal_code=loc.postal_code)
     if loc.state is not None:
         out["state"] = loc.state
-    out.update(country=loc.country,
-               coordinates={"latitude": loc.latitude, "longitude": loc.longitude},
-               evse_uid=e.uid, evse_id=e.evse_id, connector_id=c.id,
-               connector_standard=c.standard, connector_format=c.format,
-               connector_power_type=c.power_type)
+    out.update(
+        country=loc.country,
+        coordinates={"latitude": loc.latitude, "longitude": loc.longitude},
+        evse_uid=e.uid,
+        evse_id=e.evse_id,
+        connector_id=c.id,
+        connector_standard=c.standard,
+        connector_format=c.format,
+        connector_power_type=c.power_type,
+    )
     return out
 
 
@@ -376,24 +453,31 @@ def signed_data(world: World, s: SessionFacts) -> Obj:
     start_wh = 1_000_000 + (s.index % 90_000) * 37
     values = []
     r = Rng(world.seed, 0x516, s.index)
-    for nature, when, reading in (("Start", s.start, start_wh),
-                                  ("End", s.end or s.start, start_wh + round(s.kwh * 1000))):
-        plain = (f'OCMF|{{"FV":"1.0","GI":"VOLTARO AC","GS":"{s.meter_id}","PG":"T{s.index}",'
-                 f'"IS":true,"IT":"ISO14443","ID":"{uid}","RD":[{{"TM":"{fmt_z(when)}",'
-                 f'"TX":"{nature[0]}","RV":{reading / 1000:.3f},"RI":"1-b:1.8.0","RU":"kWh"}}]}}')
+    for nature, when, reading in (
+        ("Start", s.start, start_wh),
+        ("End", s.end or s.start, start_wh + round(s.kwh * 1000)),
+    ):
+        plain = (
+            f'OCMF|{{"FV":"1.0","GI":"VOLTARO AC","GS":"{s.meter_id}","PG":"T{s.index}",'
+            f'"IS":true,"IT":"ISO14443","ID":"{uid}","RD":[{{"TM":"{fmt_z(when)}",'
+            f'"TX":"{nature[0]}","RV":{reading / 1000:.3f},"RI":"1-b:1.8.0","RU":"kWh"}}]}}'
+        )
         sig = base64.b64encode(r.bytes64()).decode()
         values.append({"nature": nature, "plain_data": plain, "signed_data": sig})
-    return {"encoding_method": "OCMF", "encoding_method_version": 1,
-            "public_key": meter_public_key(world.seed, s.meter_id or ""),
-            "signed_values": values, "url": VERIFY_URL}
+    return {
+        "encoding_method": "OCMF",
+        "encoding_method_version": 1,
+        "public_key": meter_public_key(world.seed, s.meter_id or ""),
+        "signed_values": values,
+        "url": VERIFY_URL,
+    }
 
 
 def meter_public_key(seed: int, meter_id: str) -> str:
     return base64.b64encode(Rng(seed, 0x9B7, *meter_id.encode()).bytes64()).decode()
 
 
-def cdr(world: World, s: SessionFacts, *, kind: str, version: str, lu: int,
-        fmt: Formatter) -> Obj:
+def cdr(world: World, s: SessionFacts, *, kind: str, version: str, lu: int, fmt: Formatter) -> Obj:
     """A CDR for a completed session; `kind` credit negates the amounts of the original,
     rebill re-issues it with a 10 % discount."""
     t = world.tariff(s.tariff)

@@ -52,8 +52,9 @@ class Rng:
         self._refill()
 
     def _refill(self) -> None:
-        digest = hashlib.blake2b(self._key + self._block.to_bytes(4, "little"),
-                                 digest_size=64).digest()
+        digest = hashlib.blake2b(
+            self._key + self._block.to_bytes(4, "little"), digest_size=64
+        ).digest()
         self._vals = _EIGHT_WORDS.unpack(digest)
         self._block += 1
         self._pos = 0

@@ -35,9 +35,16 @@ from tap_ocpi.mock_platform.store import MODULES_BY_VERSION, Store
 from tap_ocpi.mock_platform.timeline import parse_datetime
 
 LOGGED_HEADERS = (
-    "Authorization", "X-Request-ID", "X-Correlation-ID", "OCPI-from-country-code",
-    "OCPI-from-party-id", "OCPI-to-country-code", "OCPI-to-party-id", "Accept",
-    "Content-Type", "User-Agent",
+    "Authorization",
+    "X-Request-ID",
+    "X-Correlation-ID",
+    "OCPI-from-country-code",
+    "OCPI-from-party-id",
+    "OCPI-to-country-code",
+    "OCPI-to-party-id",
+    "Accept",
+    "Content-Type",
+    "User-Agent",
 )
 _ECHOED = ("X-Request-ID", "X-Correlation-ID")
 _encode = msgspec.json.Encoder().encode
@@ -111,8 +118,13 @@ class OcpiApp:
             return self._admin(method, segments[1:], body)
         route = self._route(segments)
         if not self._authorized(headers.get("Authorization"), route.version):
-            return self._error(401, 2000, "Unauthorized: missing or unknown token", echo,
-                               (("WWW-Authenticate", "Token"),))
+            return self._error(
+                401,
+                2000,
+                "Unauthorized: missing or unknown token",
+                echo,
+                (("WWW-Authenticate", "Token"),),
+            )
         if route.kind == "unknown":
             return self._error(404, 2000, f"Unknown path {url.path}", echo)
         if method != "GET":
@@ -170,19 +182,32 @@ class OcpiApp:
     def _envelope(self, data: bytes | None, code: int = 1000, message: str = "Success") -> bytes:
         return self._envelope_parts([data] if data is not None else None, code, message)
 
-    def _envelope_parts(self, data: list[bytes] | None, code: int = 1000,
-                        message: str = "Success") -> bytes:
+    def _envelope_parts(
+        self, data: list[bytes] | None, code: int = 1000, message: str = "Success"
+    ) -> bytes:
         """The envelope around pre-serialized `data` parts, joined with a single copy
         (pages are a megabyte; repeated concatenation would copy them many times)."""
-        tail = (b'"status_code":' + str(code).encode() + b',"status_message":'
-                + _encode(message) + b',"timestamp":"' + self.store.timestamp().encode()
-                + b'"}')
+        tail = (
+            b'"status_code":'
+            + str(code).encode()
+            + b',"status_message":'
+            + _encode(message)
+            + b',"timestamp":"'
+            + self.store.timestamp().encode()
+            + b'"}'
+        )
         if data is None:
             return b"{" + tail
         return b"".join([b'{"data":', *data, b",", tail])
 
-    def _error(self, status: int, code: int, message: str, echo: tuple[tuple[str, str], ...],
-               extra: tuple[tuple[str, str], ...] = ()) -> Response:
+    def _error(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        echo: tuple[tuple[str, str], ...],
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> Response:
         return Response(status, self._envelope(None, code, message), echo + extra)
 
     def _ok(self, data: Any, echo: tuple[tuple[str, str], ...]) -> Response:
@@ -202,12 +227,19 @@ class OcpiApp:
             return self._error(200, 3000, "Generic server error", echo)
         return None
 
-    def _dispatch(self, route: Route, path: str, query: list[tuple[str, str]],
-                  echo: tuple[tuple[str, str], ...]) -> Response:
+    def _dispatch(
+        self,
+        route: Route,
+        path: str,
+        query: list[tuple[str, str]],
+        echo: tuple[tuple[str, str], ...],
+    ) -> Response:
         version = route.version or ""
         if route.kind == "versions":
-            return self._ok([{"version": v, "url": f"{self.base_url}/ocpi/{v}"}
-                             for v in self.config.versions], echo)
+            return self._ok(
+                [{"version": v, "url": f"{self.base_url}/ocpi/{v}"} for v in self.config.versions],
+                echo,
+            )
         if route.kind == "details":
             return self._ok(self._details(version), echo)
         if route.kind == "credentials":
@@ -233,20 +265,38 @@ class OcpiApp:
         url = f"{self.base_url}/ocpi/versions"
         token = self.config.effective_token
         if version == V211:
-            return {"url": url, "token": token, "party_id": CPO_PARTY[1],
-                    "country_code": CPO_PARTY[0], "business_details": OPERATOR}
+            return {
+                "url": url,
+                "token": token,
+                "party_id": CPO_PARTY[1],
+                "country_code": CPO_PARTY[0],
+                "business_details": OPERATOR,
+            }
         roles = [("CPO", CPO_PARTY, OPERATOR), ("EMSP", EMSP_PARTY, {"name": "Voltaro eMobility"})]
         if version != V230:  # 2.3.0 dropped the HUB role in favour of hub_party_id
             roles.append(("HUB", HUB_PARTY, {"name": "Voltaro Roaming Hub"}))
         out: dict[str, Any] = {"token": token, "url": url}
         if version == V230:
             out["hub_party_id"] = "".join(HUB_PARTY)
-        out["roles"] = [{"role": role, "business_details": details, "party_id": party[1],
-                         "country_code": party[0]} for role, party, details in roles]
+        out["roles"] = [
+            {
+                "role": role,
+                "business_details": details,
+                "party_id": party[1],
+                "country_code": party[0],
+            }
+            for role, party, details in roles
+        ]
         return out
 
-    def _list(self, version: str, module: str, path: str, query: list[tuple[str, str]],
-              echo: tuple[tuple[str, str], ...]) -> Response:
+    def _list(
+        self,
+        version: str,
+        module: str,
+        path: str,
+        query: list[tuple[str, str]],
+        echo: tuple[tuple[str, str], ...],
+    ) -> Response:
         params: dict[str, str] = {}
         for k, v in query:
             params.setdefault(k, v)
@@ -268,8 +318,9 @@ class OcpiApp:
             return self._error(500, 3000, "Internal server error", echo)
         self._maybe_shift(module, date_from, date_to, offset)
         serve = min(size, f.short_pages) if f.short_pages else size
-        total, served, chunks = self.store.page(module, version, date_from=date_from,
-                                                date_to=date_to, offset=offset, count=serve)
+        total, served, chunks = self.store.page(
+            module, version, date_from=date_from, date_to=date_to, offset=offset, count=serve
+        )
         headers = list(echo)
         if not f.no_total:
             headers += [("X-Total-Count", str(total)), ("X-Limit", str(cap))]
@@ -282,8 +333,9 @@ class OcpiApp:
             time.sleep(f.latency_ms / 1000)
         return Response(200, self._envelope_parts(_array_parts(chunks)), tuple(headers))
 
-    def _maybe_shift(self, module: str, date_from: float | None, date_to: float | None,
-                     offset: int) -> None:
+    def _maybe_shift(
+        self, module: str, date_from: float | None, date_to: float | None, offset: int
+    ) -> None:
         every = self.faults.unstable_every
         if not every:
             return
@@ -292,8 +344,7 @@ class OcpiApp:
         if n % every == 0 and offset > 0:
             self.store.shift_one(module, date_from, date_to, offset)
 
-    def _link(self, path: str, query: list[tuple[str, str]], offset: int,
-              limit: int) -> str | None:
+    def _link(self, path: str, query: list[tuple[str, str]], offset: int, limit: int) -> str | None:
         """The next-page Link: all original filters, new offset and limit (plus faults)."""
         mode = self.faults.link
         if mode == "missing":
@@ -320,8 +371,12 @@ class OcpiApp:
 
     def _admin(self, method: str, segments: list[str], body: bytes) -> Response:
         name = "/".join(segments)
-        allowed = {"stats": ("GET",), "requests": ("GET",), "faults": ("GET", "POST"),
-                   "advance": ("POST",)}
+        allowed = {
+            "stats": ("GET",),
+            "requests": ("GET",),
+            "faults": ("GET", "POST"),
+            "advance": ("POST",),
+        }
         if name not in allowed:
             return _json(404, {"error": f"unknown admin endpoint /admin/{name}"})
         if method not in allowed[name]:
@@ -402,8 +457,11 @@ class _Handler(BaseHTTPRequestHandler):
         if resp.drop:
             self.close_connection = True
             return
-        lines = [f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}",
-                 f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+        lines = [
+            f"HTTP/1.1 {resp.status} {HTTPStatus(resp.status).phrase}",
+            f"Content-Type: {resp.content_type}",
+            f"Content-Length: {len(resp.body)}",
+        ]
         lines += [f"{k}: {v}" for k, v in resp.headers]
         if self.close_connection:
             lines.append("Connection: close")

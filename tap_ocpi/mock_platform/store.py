@@ -30,7 +30,9 @@ from tap_ocpi.mock_platform.world import CdrSlot, SessionFacts, World
 
 MODULES: tuple[str, ...] = MODULE_NAMES
 MODULES_BY_VERSION: dict[str, tuple[str, ...]] = {
-    V211: MODULES[:5], V221: MODULES, V230: MODULES,
+    V211: MODULES[:5],
+    V221: MODULES,
+    V230: MODULES,
 }
 _ADVANCE, _EVSE_CHANGE, _UNSTABLE = 0xAD, 0xEC, 0x05
 _ENTRY_OVERHEAD = 100  # bytes a cached entry costs beyond its payload (dict slot, header)
@@ -184,8 +186,9 @@ class Store:
             e = key(self.world.seed, _EVSE_CHANGE, i, rev) % len(evses)
             current = state[e][0] if e in state else evses[e].status
             start = (i + rev) % len(cycle)
-            status = next(s for n in range(len(cycle))
-                          if (s := cycle[(start + n) % len(cycle)]) != current)
+            status = next(
+                s for n in range(len(cycle)) if (s := cycle[(start + n) % len(cycle)]) != current
+            )
             state[e] = (status, t)
         return state
 
@@ -196,11 +199,18 @@ class Store:
             return render.session(w, self.session_facts(i), version, lu, fmt)
         if module == "cdrs":
             slot = self.cdr_slot(i)
-            return render.cdr(w, self.session_facts(slot.session), kind=slot.kind,
-                              version=version, lu=lu, fmt=fmt)
+            return render.cdr(
+                w, self.session_facts(slot.session), kind=slot.kind, version=version, lu=lu, fmt=fmt
+            )
         if module == "locations":
-            return render.location(w.location(i), version, lu=lu, lu0=w.location_lu(i),
-                                   fmt=fmt, evse_state=self.evse_state(i))
+            return render.location(
+                w.location(i),
+                version,
+                lu=lu,
+                lu0=w.location_lu(i),
+                fmt=fmt,
+                evse_state=self.evse_state(i),
+            )
         if module == "tariffs":
             return render.tariff(w.tariff(i), version, lu, fmt)
         if module == "tokens":
@@ -257,8 +267,16 @@ class Store:
 
     # ---- queries -----------------------------------------------------------------------
 
-    def page(self, module: str, version: str, *, date_from: float | None,
-             date_to: float | None, offset: int, count: int) -> tuple[int, int, list[bytes]]:
+    def page(
+        self,
+        module: str,
+        version: str,
+        *,
+        date_from: float | None,
+        date_to: float | None,
+        offset: int,
+        count: int,
+    ) -> tuple[int, int, list[bytes]]:
         """(X-Total-Count, number of records served, the records at [offset, offset +
         count) of a window serialized as comma-joinable chunks)."""
         with self.lock:
@@ -267,8 +285,13 @@ class Store:
             indices = tl.select(w, offset, count)
             return w.total, len(indices), self.chunks(module, version, indices)
 
-    def expected(self, module: str, version: str, date_from: float | None = None,
-                 date_to: float | None = None) -> list[dict[str, Any]]:
+    def expected(
+        self,
+        module: str,
+        version: str,
+        date_from: float | None = None,
+        date_to: float | None = None,
+    ) -> list[dict[str, Any]]:
         with self.lock:
             tl = self.timelines[module]
             w = tl.window(ceil_seconds(date_from), ceil_seconds(date_to))
@@ -282,8 +305,7 @@ class Store:
             if i is None:
                 return None
             obj: dict[str, Any] = self.obj("locations", version, i)
-        for name, list_key, id_key in (("evse", "evses", "uid"),
-                                       ("connector", "connectors", "id")):
+        for name, list_key, id_key in (("evse", "evses", "uid"), ("connector", "connectors", "id")):
             depth = 1 if name == "evse" else 2
             if len(parts) <= depth:
                 break
@@ -304,14 +326,14 @@ class Store:
         with self.lock:
             return {
                 "clock": fmt_z(self.now()),
-                "modules": {m: {"total": tl.total, "generated": tl.base_size,
-                                "changed": len(tl.tail)}
-                            for m, tl in self.timelines.items()},
+                "modules": {
+                    m: {"total": tl.total, "generated": tl.base_size, "changed": len(tl.tail)}
+                    for m, tl in self.timelines.items()
+                },
                 "active_sessions": len(self.active),
                 "advances": self.advances,
                 "unstable_moves": self.moves,
-                "cache_bytes": {"raw": self.cache.raw_used,
-                                "compressed": self.cache.packed_used},
+                "cache_bytes": {"raw": self.cache.raw_used, "compressed": self.cache.packed_used},
                 "prewarm": {"state": self.prewarm_state, "records": self.prewarmed},
             }
 
@@ -326,8 +348,9 @@ class Store:
                     continue
                 offset = 0
                 while not stop.is_set() and offset < self.timelines[module].total:
-                    _, served, _ = self.page(module, version, date_from=None, date_to=None,
-                                             offset=offset, count=1000)
+                    _, served, _ = self.page(
+                        module, version, date_from=None, date_to=None, offset=offset, count=1000
+                    )
                     offset += 1000
                     self.prewarmed += served
         self.prewarm_state = "stopped" if stop.is_set() else "done"
@@ -338,8 +361,9 @@ class Store:
         self.timelines[module].touch(i, t)
         self.cache.drop(module, i)
 
-    def shift_one(self, module: str, date_from: float | None, date_to: float | None,
-                  served: int) -> int | None:
+    def shift_one(
+        self, module: str, date_from: float | None, date_to: float | None, served: int
+    ) -> int | None:
         """The unstable-ordering fault: move one of the first `served` records of the
         window to the end of the order, stamped with the current time."""
         with self.lock:
@@ -354,8 +378,13 @@ class Store:
             self.touch(module, i, self.now())
             return i
 
-    def advance(self, new_sessions: int = 0, updated_sessions: int = 0,
-                updated_locations: int = 0, minutes: float = 0.0) -> dict[str, Any]:
+    def advance(
+        self,
+        new_sessions: int = 0,
+        updated_sessions: int = 0,
+        updated_locations: int = 0,
+        minutes: float = 0.0,
+    ) -> dict[str, Any]:
         """Move the clock by `minutes` and make changes stamped within the last `minutes`
         before the new clock (in wall mode the new clock is at least the current time)."""
         if min(new_sessions, updated_sessions, updated_locations, minutes) < 0:
@@ -438,8 +467,14 @@ class Store:
         out: set[str | None] = set()
         for k in range(w.n_tokens):
             t = w.token(k)
-            out |= {t.uid, t.contract_id, t.visual_number, t.group_id, t.energy_supplier,
-                    t.energy_contract_id}
+            out |= {
+                t.uid,
+                t.contract_id,
+                t.visual_number,
+                t.group_id,
+                t.energy_supplier,
+                t.energy_contract_id,
+            }
         for i in range(w.n_locations):
             loc = w.location(i)
             out |= {e.meter_id for e in loc.evses}
@@ -459,9 +494,9 @@ class Store:
         return {v for v in out if v}
 
 
-
-def _slice_run(indices: list[int], pos: int, text: tuple[bytes, array[int]],
-               out: list[bytes]) -> int:
+def _slice_run(
+    indices: list[int], pos: int, text: tuple[bytes, array[int]], out: list[bytes]
+) -> int:
     """Append the run of consecutive indices from `pos` that lies in one block as a single
     slice of the block's text; returns the position after the run."""
     data, ends = text
@@ -473,5 +508,5 @@ def _slice_run(indices: list[int], pos: int, text: tuple[bytes, array[int]],
         end += 1
     lo, hi = first - b * BLOCK, indices[end - 1] - b * BLOCK
     start = ends[lo - 1] + 1 if lo else 0
-    out.append(data[start:ends[hi]])
+    out.append(data[start : ends[hi]])
     return end

@@ -120,8 +120,9 @@ class Timeline:
         hi = max(lo, hi)
         t_lo = 0 if date_from is None else bisect_left(self.tail_lu, date_from)
         t_hi = len(self.tail) if date_to is None else bisect_left(self.tail_lu, date_to)
-        return Window(lo, hi, bisect_left(self.holes, lo), bisect_left(self.holes, hi),
-                      t_lo, max(t_lo, t_hi))
+        return Window(
+            lo, hi, bisect_left(self.holes, lo), bisect_left(self.holes, hi), t_lo, max(t_lo, t_hi)
+        )
 
     def _nth_base(self, w: Window, p: int) -> int:
         """The p-th (0-based) base index in [w.lo, w.hi) that is not a hole: the smallest
@@ -149,7 +150,7 @@ class Timeline:
         start = w.t_lo + max(0, offset - base_n)
         need = count - len(out)
         if need > 0 and start < w.t_hi:
-            out.extend(self.tail[start:min(w.t_hi, start + need)])
+            out.extend(self.tail[start : min(w.t_hi, start + need)])
         return out
 
     def touch(self, i: int, t: int) -> int:

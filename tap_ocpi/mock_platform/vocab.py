@@ -31,8 +31,15 @@ CITIES: tuple[City, ...] = (
     City("Hannover", "DEU", "30", 52.375892, 9.732010, "Europe/Berlin", "Niedersachsen"),
     City("Nuernberg", "DEU", "90", 49.452103, 11.076665, "Europe/Berlin", "Bayern"),
     City("Bremen", "DEU", "28", 53.079296, 8.801694, "Europe/Berlin", "Bremen"),
-    City("Freiburg im Breisgau", "DEU", "79", 47.999008, 7.842104, "Europe/Berlin",
-         "Baden-Wuerttemberg"),
+    City(
+        "Freiburg im Breisgau",
+        "DEU",
+        "79",
+        47.999008,
+        7.842104,
+        "Europe/Berlin",
+        "Baden-Wuerttemberg",
+    ),
     City("Muenster", "DEU", "48", 51.960665, 7.626135, "Europe/Berlin", "Nordrhein-Westfalen"),
     City("Heidelberg", "DEU", "69", 49.398750, 8.672434, "Europe/Berlin", "Baden-Wuerttemberg"),
     City("Utrecht", "NLD", "35", 52.090737, 5.121420, "Europe/Amsterdam", None),
@@ -42,35 +49,104 @@ CITIES: tuple[City, ...] = (
 )
 
 PUBLIC_STREETS: tuple[str, ...] = (
-    "Bahnhofstrasse", "Industriestrasse", "Marktplatz", "Am Messeplatz", "Hafenstrasse",
-    "Gewerbering", "Kaiserstrasse", "Europaallee", "Parkhaus am Rathaus", "Raststaette Nord",
-    "Einkaufszentrum Ost", "Poststrasse", "Stadionallee", "Flughafenstrasse", "Ringstrasse",
+    "Bahnhofstrasse",
+    "Industriestrasse",
+    "Marktplatz",
+    "Am Messeplatz",
+    "Hafenstrasse",
+    "Gewerbering",
+    "Kaiserstrasse",
+    "Europaallee",
+    "Parkhaus am Rathaus",
+    "Raststaette Nord",
+    "Einkaufszentrum Ost",
+    "Poststrasse",
+    "Stadionallee",
+    "Flughafenstrasse",
+    "Ringstrasse",
 )
 
 # Residential, deliberately unusual: these appear only on private (home/restricted) places.
 PRIVATE_STREETS: tuple[str, ...] = (
-    "Krautwigweg", "Am Lerchenberg", "Ginsterpfad", "Holunderstieg", "Zum Kesselgrund",
-    "Brombeerhecke", "Am Wachtelschlag", "Mispelweg", "Unter den Ulmen", "Eulenhorst",
-    "Am Sauerbrunnen", "Quittenweg", "Dohlenwinkel", "Schlehdornweg", "Am Fuchsbau",
-    "Hagebuttenring", "Wiesenknopfweg", "Im Hasenwinkel", "Moorlandstieg", "Birkhahnweg",
+    "Krautwigweg",
+    "Am Lerchenberg",
+    "Ginsterpfad",
+    "Holunderstieg",
+    "Zum Kesselgrund",
+    "Brombeerhecke",
+    "Am Wachtelschlag",
+    "Mispelweg",
+    "Unter den Ulmen",
+    "Eulenhorst",
+    "Am Sauerbrunnen",
+    "Quittenweg",
+    "Dohlenwinkel",
+    "Schlehdornweg",
+    "Am Fuchsbau",
+    "Hagebuttenring",
+    "Wiesenknopfweg",
+    "Im Hasenwinkel",
+    "Moorlandstieg",
+    "Birkhahnweg",
 )
 
 FIRST_NAMES: tuple[str, ...] = (
-    "Katharina", "Jannik", "Friederike", "Maximilian", "Annelie", "Benedikt", "Ottilie",
-    "Leopold", "Hanna-Sophie", "Kasimir", "Wiebke", "Florentin", "Rosalie", "Tjark",
-    "Josefine", "Quirin", "Marlene", "Korbinian", "Henrike", "Vitus", "Thea", "Bartholomaeus",
+    "Katharina",
+    "Jannik",
+    "Friederike",
+    "Maximilian",
+    "Annelie",
+    "Benedikt",
+    "Ottilie",
+    "Leopold",
+    "Hanna-Sophie",
+    "Kasimir",
+    "Wiebke",
+    "Florentin",
+    "Rosalie",
+    "Tjark",
+    "Josefine",
+    "Quirin",
+    "Marlene",
+    "Korbinian",
+    "Henrike",
+    "Vitus",
+    "Thea",
+    "Bartholomaeus",
 )
 
 LAST_NAMES: tuple[str, ...] = (
-    "Brandauer", "Weissenfels", "Oberhuber", "Kesselring", "Lichtenberg", "Duerrschmidt",
-    "Hagedorn", "Wolkenstein", "Pfefferkorn", "Rosenthaler", "Eichenlaub", "Sturmfeder",
-    "Falkenhayn", "Morgenroth", "Silbermann", "Tannhaeuser", "Gruenwald",
-    "Achterberg", "Brinkmeier", "Haselbeck", "Quandtmeyer", "Zaunkoenig",
+    "Brandauer",
+    "Weissenfels",
+    "Oberhuber",
+    "Kesselring",
+    "Lichtenberg",
+    "Duerrschmidt",
+    "Hagedorn",
+    "Wolkenstein",
+    "Pfefferkorn",
+    "Rosenthaler",
+    "Eichenlaub",
+    "Sturmfeder",
+    "Falkenhayn",
+    "Morgenroth",
+    "Silbermann",
+    "Tannhaeuser",
+    "Gruenwald",
+    "Achterberg",
+    "Brinkmeier",
+    "Haselbeck",
+    "Quandtmeyer",
+    "Zaunkoenig",
 )
 
 COMPANIES: tuple[str, ...] = (
-    "Nordlicht Logistik GmbH", "Kranich Software AG", "Baeckerei Sonnenkorn KG",
-    "Stadtwerke Lindenau", "Hansekontor Spedition", "Bergmann Maschinenbau GmbH",
+    "Nordlicht Logistik GmbH",
+    "Kranich Software AG",
+    "Baeckerei Sonnenkorn KG",
+    "Stadtwerke Lindenau",
+    "Hansekontor Spedition",
+    "Bergmann Maschinenbau GmbH",
 )
 
 SUPPLIERS: tuple[tuple[str, str], ...] = (
@@ -85,36 +161,78 @@ HOME_NAMES: tuple[str, ...] = ("Wallbox", "Carport", "Garage", "Einfahrt")
 LANGUAGES: tuple[str, ...] = ("de", "de", "de", "en", "nl", "fr", "it")
 
 PUBLIC_NAMES: tuple[str, ...] = (
-    "Ladepark", "Parkhaus", "Schnellladestation", "Supermarkt", "P+R", "Hotel", "Autohof",
+    "Ladepark",
+    "Parkhaus",
+    "Schnellladestation",
+    "Supermarkt",
+    "P+R",
+    "Hotel",
+    "Autohof",
 )
 
 # 2.1.1 subsets first; 2.2+ adds the rest (see the digest, section 6.6).
 FACILITIES_211: tuple[str, ...] = (
-    "HOTEL", "RESTAURANT", "CAFE", "MALL", "SUPERMARKET", "SPORT", "RECREATION_AREA", "NATURE",
-    "MUSEUM", "BUS_STOP", "TAXI_STAND", "TRAIN_STATION", "AIRPORT", "CARPOOL_PARKING",
-    "FUEL_STATION", "WIFI",
+    "HOTEL",
+    "RESTAURANT",
+    "CAFE",
+    "MALL",
+    "SUPERMARKET",
+    "SPORT",
+    "RECREATION_AREA",
+    "NATURE",
+    "MUSEUM",
+    "BUS_STOP",
+    "TAXI_STAND",
+    "TRAIN_STATION",
+    "AIRPORT",
+    "CARPOOL_PARKING",
+    "FUEL_STATION",
+    "WIFI",
 )
 FACILITIES_22: tuple[str, ...] = ("BIKE_SHARING", "TRAM_STOP", "METRO_STATION", "PARKING_LOT")
 
 CAPABILITIES_211: tuple[str, ...] = (
-    "CHARGING_PROFILE_CAPABLE", "CREDIT_CARD_PAYABLE", "REMOTE_START_STOP_CAPABLE",
-    "RESERVABLE", "RFID_READER", "UNLOCK_CAPABLE",
+    "CHARGING_PROFILE_CAPABLE",
+    "CREDIT_CARD_PAYABLE",
+    "REMOTE_START_STOP_CAPABLE",
+    "RESERVABLE",
+    "RFID_READER",
+    "UNLOCK_CAPABLE",
 )
 CAPABILITIES_22: tuple[str, ...] = (
-    "CONTACTLESS_CARD_SUPPORT", "CHIP_CARD_SUPPORT", "TOKEN_GROUP_CAPABLE",
+    "CONTACTLESS_CARD_SUPPORT",
+    "CHIP_CARD_SUPPORT",
+    "TOKEN_GROUP_CAPABLE",
 )
 
 PARKING_TYPES: tuple[str, ...] = (
-    "ON_STREET", "PARKING_GARAGE", "PARKING_LOT", "UNDERGROUND_GARAGE", "ALONG_MOTORWAY",
+    "ON_STREET",
+    "PARKING_GARAGE",
+    "PARKING_LOT",
+    "UNDERGROUND_GARAGE",
+    "ALONG_MOTORWAY",
 )
 # 2.1.1 LocationType for each 2.2+ ParkingType (ALONG_MOTORWAY/ON_DRIVEWAY have no match).
 LOCATION_TYPE_211: dict[str, str] = {
-    "ON_STREET": "ON_STREET", "PARKING_GARAGE": "PARKING_GARAGE", "PARKING_LOT": "PARKING_LOT",
-    "UNDERGROUND_GARAGE": "UNDERGROUND_GARAGE", "ALONG_MOTORWAY": "OTHER",
+    "ON_STREET": "ON_STREET",
+    "PARKING_GARAGE": "PARKING_GARAGE",
+    "PARKING_LOT": "PARKING_LOT",
+    "UNDERGROUND_GARAGE": "UNDERGROUND_GARAGE",
+    "ALONG_MOTORWAY": "OTHER",
     "ON_DRIVEWAY": "OTHER",
 }
 
 HUB_PARTIES: tuple[tuple[str, str], ...] = (
-    ("NL", "TNM"), ("DE", "EWE"), ("BE", "BEC"), ("AT", "SMT"), ("FR", "IZV"), ("DE", "ELX"),
-    ("NL", "NUO"), ("DE", "HTB"), ("CH", "SWS"), ("DK", "CLV"), ("SE", "VTF"), ("IT", "ENX"),
+    ("NL", "TNM"),
+    ("DE", "EWE"),
+    ("BE", "BEC"),
+    ("AT", "SMT"),
+    ("FR", "IZV"),
+    ("DE", "ELX"),
+    ("NL", "NUO"),
+    ("DE", "HTB"),
+    ("CH", "SWS"),
+    ("DK", "CLV"),
+    ("SE", "VTF"),
+    ("IT", "ENX"),
 )

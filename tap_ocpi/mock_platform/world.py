@@ -273,8 +273,9 @@ class World:
         """Number of base CDRs that belong to sessions [0, i)."""
         m = min(i, self.n_completed)
         normal = m - self._count(self.invalid_residue, INVALID_PERIOD, m)
-        credited = self._count(self.credit_residue, CREDIT_PERIOD,
-                               min(i - self.credit_delay, self.n_completed))
+        credited = self._count(
+            self.credit_residue, CREDIT_PERIOD, min(i - self.credit_delay, self.n_completed)
+        )
         return normal + 2 * credited
 
     @property
@@ -297,8 +298,11 @@ class World:
         usually holds the answer; otherwise binary search the closed-form prefix."""
         i = self._last_slot.get(k - 1, -1)
         if i < 0 or not (self.cdr_prefix(i) <= k < self.cdr_prefix(i + 1)):
-            i = i + 1 if i >= 0 and self.cdr_prefix(i + 1) <= k < self.cdr_prefix(i + 2) \
+            i = (
+                i + 1
+                if i >= 0 and self.cdr_prefix(i + 1) <= k < self.cdr_prefix(i + 2)
                 else self._session_of_cdr(k)
+            )
         if len(self._last_slot) > 4096:
             self._last_slot.clear()
         self._last_slot[k] = i
@@ -367,8 +371,7 @@ class World:
             name: str | None = f"{r.choice(vocab.PUBLIC_NAMES)} {city.name} {street}"
             parking_type = r.choice(vocab.PARKING_TYPES)
         else:
-            address = (f"{r.choice(vocab.PRIVATE_STREETS)} {r.between(1, 240)}"
-                       f"{r.choice('ABCDEFGH')}")
+            address = f"{r.choice(vocab.PRIVATE_STREETS)} {r.between(1, 240)}{r.choice('ABCDEFGH')}"
             if kind == "home":
                 owner_token = r.below(self.n_tokens)
                 owner = f"{first} {last}"
@@ -384,21 +387,40 @@ class World:
         evses = self._make_evses(i, kind, r)
         facilities: tuple[str, ...] = ()
         if kind == "public":
-            facilities = tuple(r.sample(vocab.FACILITIES_211 + vocab.FACILITIES_22,
-                                        r.between(0, 3)))
+            facilities = tuple(
+                r.sample(vocab.FACILITIES_211 + vocab.FACILITIES_22, r.between(0, 3))
+            )
         hours: tuple[tuple[int, str, str], ...] = ()
         if kind == "restricted" or (kind == "public" and r.chance(0.2)):
             hours = tuple((day, "07:00", "20:00") for day in range(1, 7))
         return LocationFacts(
-            index=i, id=f"LOC{i:06d}", kind=kind, name=name, address=address,
-            city=city.name, postal_code=postal, state=city.state, country=city.country,
-            latitude=lat, longitude=lon, parking_type=parking_type, evses=evses,
-            facilities=facilities, time_zone=city.time_zone, regular_hours=hours,
-            owner=owner, owner_token=owner_token, allowed=allowed, green=r.chance(0.6),
+            index=i,
+            id=f"LOC{i:06d}",
+            kind=kind,
+            name=name,
+            address=address,
+            city=city.name,
+            postal_code=postal,
+            state=city.state,
+            country=city.country,
+            latitude=lat,
+            longitude=lon,
+            parking_type=parking_type,
+            evses=evses,
+            facilities=facilities,
+            time_zone=city.time_zone,
+            regular_hours=hours,
+            owner=owner,
+            owner_token=owner_token,
+            allowed=allowed,
+            green=r.chance(0.6),
             supplier=r.choice(vocab.SUPPLIERS),
             help_phone=f"+49 30 {r.digits(4)} {r.digits(3)}",
-            directions=("Einfahrt ueber den Hof, Ladepunkt links" if kind == "public"
-                        and r.chance(0.3) else None),
+            directions=(
+                "Einfahrt ueber den Hof, Ladepunkt links"
+                if kind == "public" and r.chance(0.3)
+                else None
+            ),
         )
 
     def _allowed_for(self, tokens: list[int]) -> tuple[tuple[tuple[str, str], ...], ...]:
@@ -429,21 +451,38 @@ class World:
                 conns = (self._connector(er, "1", "ac"),)
             status = "AVAILABLE"
             if er.chance(0.3):
-                status = er.choice(("CHARGING", "CHARGING", "CHARGING", "OUTOFORDER",
-                                    "INOPERATIVE", "UNKNOWN", "BLOCKED"))
+                status = er.choice(
+                    (
+                        "CHARGING",
+                        "CHARGING",
+                        "CHARGING",
+                        "OUTOFORDER",
+                        "INOPERATIVE",
+                        "UNKNOWN",
+                        "BLOCKED",
+                    )
+                )
             caps: tuple[str, ...] = ("RFID_READER", "REMOTE_START_STOP_CAPABLE")
             if kind == "public" and er.chance(0.4):
                 caps += ("CREDIT_CARD_PAYABLE", "CONTACTLESS_CARD_SUPPORT")
-            evses.append(EvseFacts(
-                uid=f"EVSE{i:06d}{e + 1:02d}", evse_id=f"DE*VLT*E{i:06d}{e + 1:02d}",
-                status=status, capabilities=caps, connectors=conns,
-                floor_level="-1" if kind != "home" and er.chance(0.2) else None,
-                physical_reference=str(e + 1) if kind != "home" else None,
-                parking_ids=(str(e + 1),) if kind == "public" else (),
-                meter_id=(f"1{er.choice(('ESY', 'EBZ', 'ISK', 'EMH'))}{er.digits(10)}"
-                          if er.chance(0.8) else None),
-                age_s=er.between(0, 30) * 86400 + er.between(0, 86399),
-            ))
+            evses.append(
+                EvseFacts(
+                    uid=f"EVSE{i:06d}{e + 1:02d}",
+                    evse_id=f"DE*VLT*E{i:06d}{e + 1:02d}",
+                    status=status,
+                    capabilities=caps,
+                    connectors=conns,
+                    floor_level="-1" if kind != "home" and er.chance(0.2) else None,
+                    physical_reference=str(e + 1) if kind != "home" else None,
+                    parking_ids=(str(e + 1),) if kind == "public" else (),
+                    meter_id=(
+                        f"1{er.choice(('ESY', 'EBZ', 'ISK', 'EMH'))}{er.digits(10)}"
+                        if er.chance(0.8)
+                        else None
+                    ),
+                    age_s=er.between(0, 30) * 86400 + er.between(0, 86399),
+                )
+            )
         return tuple(evses)
 
     def _connector(self, r: Rng, cid: str, kind: str) -> ConnectorFacts:
@@ -461,8 +500,9 @@ class World:
         dc = spec[2] == "DC"
         tariff = self._tariff_for(r, dc)
         caps = ("ISO_15118_2_PLUG_AND_CHARGE",) if dc and r.chance(0.5) else ()
-        return ConnectorFacts(cid, spec[0], spec[1], spec[2], spec[3], spec[4], spec[5],
-                              tariff, caps)
+        return ConnectorFacts(
+            cid, spec[0], spec[1], spec[2], spec[3], spec[4], spec[5], tariff, caps
+        )
 
     def _tariff_for(self, r: Rng, dc: bool) -> int:
         """A tariff of the right kind (DC tariffs are every third index) if one exists."""
@@ -474,7 +514,10 @@ class World:
         dc = j % 3 == 2
         energy = round(r.uniform(0.59, 0.79) if dc else r.uniform(0.35, 0.55), 2)
         return TariffFacts(
-            index=j, id=f"TRF{j:04d}", dc=dc, energy=energy,
+            index=j,
+            id=f"TRF{j:04d}",
+            dc=dc,
+            energy=energy,
             time=round(r.uniform(0.6, 1.2), 2) if dc and r.chance(0.5) else None,
             parking=round(r.uniform(1.8, 6.0), 2) if r.chance(0.4) else None,
             flat=round(r.uniform(0.25, 1.0), 2) if r.chance(0.3) else None,
@@ -497,17 +540,24 @@ class World:
             group = f"GRP-{Rng(self.seed, _GRP, k // 4).alnum(10)}"
         supplier = contract_id = None
         if r.chance(0.25):
-            supplier = r.choice(("Hausstrom Kirchberg eG", "Gemeindewerke Oberzell",
-                                 "Heimstrom Wendelstein"))
+            supplier = r.choice(
+                ("Hausstrom Kirchberg eG", "Gemeindewerke Oberzell", "Heimstrom Wendelstein")
+            )
             contract_id = f"EV{r.digits(10)}" if r.chance(0.8) else None
         return TokenFacts(
-            index=k, uid=uid, type="APP_USER" if app else "RFID", contract_id=contract,
-            visual_number=visual, issuer="Voltaro eMobility", group_id=group,
+            index=k,
+            uid=uid,
+            type="APP_USER" if app else "RFID",
+            contract_id=contract,
+            visual_number=visual,
+            issuer="Voltaro eMobility",
+            group_id=group,
             valid=r.chance(0.94),
             whitelist=r.choice(("ALLOWED", "ALLOWED", "ALWAYS", "ALLOWED_OFFLINE", "NEVER")),
             language=r.choice(vocab.LANGUAGES),
             profile=r.choice(("CHEAP", "FAST", "GREEN", "REGULAR")) if r.chance(0.3) else None,
-            energy_supplier=supplier, energy_contract_id=contract_id,
+            energy_supplier=supplier,
+            energy_contract_id=contract_id,
         )
 
     # ---- sessions ----------------------------------------------------------------------
@@ -543,8 +593,11 @@ class World:
         method = r.choice(("WHITELIST", "WHITELIST", "AUTH_REQUEST", "AUTH_REQUEST", "COMMAND"))
         auth_ref = f"AR{r.hex(14)}" if method != "WHITELIST" else None
         signed = r.chance(0.3) and evse.meter_id is not None
-        remark_name = (f"{r.choice(vocab.FIRST_NAMES)} {r.choice(vocab.LAST_NAMES)}"
-                       if r.chance(0.06) else None)
+        remark_name = (
+            f"{r.choice(vocab.FIRST_NAMES)} {r.choice(vocab.LAST_NAMES)}"
+            if r.chance(0.06)
+            else None
+        )
         invoice = f"INV-{r.digits(4)}-{r.alnum(6)}" if r.chance(0.5) else None
 
         base = i < self.n_sessions
@@ -559,8 +612,9 @@ class World:
                 start = end - round((charge_h + parking_h) * 3600)
             else:  # finished by /admin/advance: started while ACTIVE, ends by completed_at
                 start = lu0 - max(120, round(elapsed * charge_h * 3600))
-                end = max(lu0, min(start + round((charge_h + parking_h) * 3600),
-                                   completed_at - gap))
+                end = max(
+                    lu0, min(start + round((charge_h + parking_h) * 3600), completed_at - gap)
+                )
                 scale = (end - start) / 3600 / (charge_h + parking_h)
                 charge_h, parking_h = charge_h * scale, parking_h * scale
         else:
@@ -568,16 +622,38 @@ class World:
             start = lu0 - max(120, round(elapsed * charge_h * 3600))
             charge_h, parking_h = (lu0 - start) / 3600, 0.0
         kwh = round(min(power * charge_h, battery * (100 - soc0) / 100), 3)  # battery fills
-        periods = self._periods(start, kwh, charge_h=charge_h, parking_h=parking_h,
-                                power=power, soc0=soc0, battery=battery)
+        periods = self._periods(
+            start,
+            kwh,
+            charge_h=charge_h,
+            parking_h=parking_h,
+            power=power,
+            soc0=soc0,
+            battery=battery,
+        )
         tariff = self.tariff(conn.tariff)
         charged = status != "INVALID"
         return SessionFacts(
-            index=i, id=sid, location=li, evse=ei, connector=ci, token=token,
-            tariff=conn.tariff, status=status, start=start, end=end, kwh=kwh,
-            charge_hours=charge_h, parking_hours=parking_h, periods=periods,
-            auth_method=method, authorization_reference=auth_ref, meter_id=evse.meter_id,
-            signed=signed, remark_name=remark_name, invoice=invoice,
+            index=i,
+            id=sid,
+            location=li,
+            evse=ei,
+            connector=ci,
+            token=token,
+            tariff=conn.tariff,
+            status=status,
+            start=start,
+            end=end,
+            kwh=kwh,
+            charge_hours=charge_h,
+            parking_hours=parking_h,
+            periods=periods,
+            auth_method=method,
+            authorization_reference=auth_ref,
+            meter_id=evse.meter_id,
+            signed=signed,
+            remark_name=remark_name,
+            invoice=invoice,
             cost_energy=kwh * tariff.energy,
             cost_time=charge_h * (tariff.time or 0.0),
             cost_parking=parking_h * (tariff.parking or 0.0),
@@ -585,21 +661,44 @@ class World:
         )
 
     @staticmethod
-    def _periods(start: int, kwh: float, *, charge_h: float, parking_h: float, power: float,
-                 soc0: int, battery: int) -> tuple[Period, ...]:
+    def _periods(
+        start: int,
+        kwh: float,
+        *,
+        charge_h: float,
+        parking_h: float,
+        power: float,
+        soc0: int,
+        battery: int,
+    ) -> tuple[Period, ...]:
         """Fast phase (60 % of the time, 75 % of the energy), taper, then parking."""
         if charge_h <= 0:
             return ()
         soc1 = min(100, soc0 + round(kwh * 0.75 / battery * 100))
         soc2 = min(100, soc0 + round(kwh / battery * 100))
         t1 = start + round(charge_h * 0.6 * 3600)
-        out = [Period(start, round(kwh * 0.75, 3), round(charge_h * 0.6, 3), False,
-                      round(power * 1.1, 1), soc1),
-               Period(t1, round(kwh * 0.25, 3), round(charge_h * 0.4, 3), False,
-                      round(power * 0.6, 1), soc2)]
+        out = [
+            Period(
+                start,
+                round(kwh * 0.75, 3),
+                round(charge_h * 0.6, 3),
+                False,
+                round(power * 1.1, 1),
+                soc1,
+            ),
+            Period(
+                t1,
+                round(kwh * 0.25, 3),
+                round(charge_h * 0.4, 3),
+                False,
+                round(power * 0.6, 1),
+                soc2,
+            ),
+        ]
         if parking_h > 0:
-            out.append(Period(start + round(charge_h * 3600), 0.0, round(parking_h, 3), True,
-                              0.0, soc2))
+            out.append(
+                Period(start + round(charge_h * 3600), 0.0, round(parking_h, 3), True, 0.0, soc2)
+            )
         return tuple(out)
 
     def owners(self) -> tuple[tuple[str, str], tuple[str, str]]:

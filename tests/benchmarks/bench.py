@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,6 +76,8 @@ class Platform:
         if not line:
             raise SystemExit("the test platform did not start")
         self.startup = time.perf_counter() - started
+        # Anything the platform prints later must not fill the pipe and block it.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         info = json.loads(line)
         self.versions_url: str = info["versions_url"]
         self.admin_url: str = info["admin_url"]

@@ -41,8 +41,11 @@ def crawl(session: requests.Session, url: str, auth: str) -> tuple[int, int, flo
         next_url = r.links.get("next", {}).get("url")
         # Served count without parsing the body: the next offset, or the rest of the total.
         offset = int(parse_qs(urlsplit(r.url).query).get("offset", ["0"])[0])
-        nxt = (int(parse_qs(urlsplit(next_url).query)["offset"][0]) if next_url
-               else int(r.headers["X-Total-Count"]))
+        nxt = (
+            int(parse_qs(urlsplit(next_url).query)["offset"][0])
+            if next_url
+            else int(r.headers["X-Total-Count"])
+        )
         records += nxt - offset
     return pages, records, time.perf_counter() - t0
 
@@ -54,16 +57,19 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def server_capacity(sessions: int, version: str, page_size: int, packed: bool,
-                    pages: int = 20) -> float:
+def server_capacity(
+    sessions: int, version: str, page_size: int, packed: bool, pages: int = 20
+) -> float:
     """Warm pages per second that OcpiApp.handle produces (routing, auth, envelope), from
     raw or from compressed cache blocks."""
     p = MockPlatform(sessions=sessions, page_cap=page_size)
     if packed:
         p.store.cache.raw_budget = 0
     headers = {"Authorization": p.auth_header(version)}
-    targets = [f"/ocpi/{version}/sessions?date_from=2000-01-01T00:00:00Z&offset={n * page_size}"
-               for n in range(min(pages, sessions // page_size))]
+    targets = [
+        f"/ocpi/{version}/sessions?date_from=2000-01-01T00:00:00Z&offset={n * page_size}"
+        for n in range(min(pages, sessions // page_size))
+    ]
     for t in targets:  # warm up
         p.app.handle("GET", t, headers, b"")
     t0 = time.perf_counter()
@@ -84,12 +90,27 @@ def main() -> int:
     ap.add_argument("--page-size", type=int, default=1000)
     ap.add_argument("--version", default="2.2.1")
     ap.add_argument("--cache-mb", type=int, default=768)
-    ap.add_argument("--prewarm", action="store_true",
-                    help="let the server render everything first; every round is then warm")
+    ap.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="let the server render everything first; every round is then warm",
+    )
     args = ap.parse_args()
-    cmd = [sys.executable, "-m", "tap_ocpi.mock_platform", "--sessions", str(args.sessions),
-           "--page-cap", str(args.page_size), "--cache-mb", str(args.cache_mb),
-           "--tokens", "2000", "--locations", "1000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tap_ocpi.mock_platform",
+        "--sessions",
+        str(args.sessions),
+        "--page-cap",
+        str(args.page_size),
+        "--cache-mb",
+        str(args.cache_mb),
+        "--tokens",
+        "2000",
+        "--locations",
+        "1000",
+    ]
     if args.prewarm:
         cmd += ["--prewarm", f"{args.version}:sessions"]
     t_start = time.perf_counter()
@@ -97,38 +118,45 @@ def main() -> int:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        print(f"startup: {time.perf_counter() - t_start:.2f} s, "
-              f"rss {peak_rss_mb(proc.pid):.0f} MB")
+        print(f"startup: {time.perf_counter() - t_start:.2f} s, rss {peak_rss_mb(proc.pid):.0f} MB")
         if args.prewarm:
             t0 = time.perf_counter()
-            while requests.get(info["admin_url"] + "/stats", timeout=10).json()[
-                    "prewarm"]["state"] == "running":
+            while (
+                requests.get(info["admin_url"] + "/stats", timeout=10).json()["prewarm"]["state"]
+                == "running"
+            ):
                 time.sleep(1)
-            print(f"prewarm: {time.perf_counter() - t0:.0f} s, "
-                  f"rss {peak_rss_mb(proc.pid):.0f} MB")
+            print(f"prewarm: {time.perf_counter() - t0:.0f} s, rss {peak_rss_mb(proc.pid):.0f} MB")
         token = info["token"]
         if args.version != "2.1.1":
             token = base64.b64encode(token.encode()).decode()
         auth = f"Token {token}"
-        url = (info["versions_url"].rsplit("/", 1)[0] + f"/{args.version}/sessions"
-               f"?date_from=2000-01-01T00:00:00Z&limit={args.page_size}")
+        url = (
+            info["versions_url"].rsplit("/", 1)[0] + f"/{args.version}/sessions"
+            f"?date_from=2000-01-01T00:00:00Z&limit={args.page_size}"
+        )
         warm: list[float] = []
         with requests.Session() as s:
             for n in range(1, args.rounds + 1):
                 pages, records, secs = crawl(s, url, auth)
                 label = "cold" if n == 1 and not args.prewarm else "warm"
-                print(f"round {n} ({label}): {pages} pages, {records} records in {secs:.2f} s"
-                      f" = {pages / secs:.0f} pages/s, {records / secs:,.0f} records/s;"
-                      f" server peak rss {peak_rss_mb(proc.pid):.0f} MB")
+                print(
+                    f"round {n} ({label}): {pages} pages, {records} records in {secs:.2f} s"
+                    f" = {pages / secs:.0f} pages/s, {records / secs:,.0f} records/s;"
+                    f" server peak rss {peak_rss_mb(proc.pid):.0f} MB"
+                )
                 if n > 1 or args.prewarm:
                     warm.append(records / secs)
         if warm:
             print(f"warm median: {statistics.median(warm):,.0f} records/s")
         for packed in (False, True):
-            cap = server_capacity(min(args.sessions, 20 * args.page_size), args.version,
-                                  args.page_size, packed)
-            print(f"server alone (in-process, warm, {'compressed' if packed else 'raw'} "
-                  f"cache): {cap:.0f} pages/s = {cap * args.page_size:,.0f} records/s")
+            cap = server_capacity(
+                min(args.sessions, 20 * args.page_size), args.version, args.page_size, packed
+            )
+            print(
+                f"server alone (in-process, warm, {'compressed' if packed else 'raw'} "
+                f"cache): {cap:.0f} pages/s = {cap * args.page_size:,.0f} records/s"
+            )
         print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     finally:
         proc.terminate()

@@ -19,16 +19,18 @@ SHARED = Path(os.environ.get("OCPI_SHARED_DIR") or Path(__file__).resolve().pare
 Get = Callable[..., requests.Response]
 
 
-def ocpi_get(http: requests.Session, platform: MockPlatform, version: str | None,
-             path: str, **kw: Any) -> requests.Response:
+def ocpi_get(
+    http: requests.Session, platform: MockPlatform, version: str | None, path: str, **kw: Any
+) -> requests.Response:
     """GET `path` (absolute URL, or relative to the version's base) with valid auth."""
     url = path if path.startswith("http") else f"{platform.base_url}/ocpi/{version}/{path}"
     headers = {"Authorization": platform.auth_header(version), **kw.pop("headers", {})}
     return http.get(url, headers=headers, timeout=10, **kw)
 
 
-def crawl(http: requests.Session, platform: MockPlatform, version: str, module: str,
-          **params: Any) -> tuple[list[dict[str, Any]], list[requests.Response]]:
+def crawl(
+    http: requests.Session, platform: MockPlatform, version: str, module: str, **params: Any
+) -> tuple[list[dict[str, Any]], list[requests.Response]]:
     """Follow Link headers from the first page; returns (objects, responses)."""
     url: str | None = platform.endpoint_url(version, module)
     objects: list[dict[str, Any]] = []

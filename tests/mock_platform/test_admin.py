@@ -17,20 +17,28 @@ def test_advance_creates_and_updates(platform_factory, http: requests.Session) -
     p = platform_factory(sessions=200, locations=12)
     before = {m: list(p.expected(m, V, EPOCH)) for m in ("sessions", "cdrs", "locations")}
     active = [s["id"] for s in before["sessions"] if s["status"] == "ACTIVE"]
-    r = http.post(f"{p.admin_url}/advance", json={
-        "new_sessions": 3, "updated_sessions": 2, "updated_locations": 2, "minutes": 30})
+    r = http.post(
+        f"{p.admin_url}/advance",
+        json={"new_sessions": 3, "updated_sessions": 2, "updated_locations": 2, "minutes": 30},
+    )
     assert r.status_code == 200
     change = r.json()
     assert change["clock"] == "2026-01-01T00:30:00Z"
-    assert change["counts"] == {"updated_locations": 2, "updated_sessions": 2,
-                                "created_cdrs": 2, "created_sessions": 3}
+    assert change["counts"] == {
+        "updated_locations": 2,
+        "updated_sessions": 2,
+        "created_cdrs": 2,
+        "created_sessions": 3,
+    }
     assert change["updated_sessions"] == active[:2]  # ACTIVE sessions finish first
 
     # Exactly the changed records are newer than the old clock, in change order.
-    newer = {m: list(p.expected(m, V, "2026-01-01T00:00:00Z"))
-             for m in ("sessions", "cdrs", "locations")}
-    assert [s["id"] for s in newer["sessions"]] == (change["updated_sessions"]
-                                                    + change["created_sessions"])
+    newer = {
+        m: list(p.expected(m, V, "2026-01-01T00:00:00Z")) for m in ("sessions", "cdrs", "locations")
+    }
+    assert [s["id"] for s in newer["sessions"]] == (
+        change["updated_sessions"] + change["created_sessions"]
+    )
     assert [c["id"] for c in newer["cdrs"]] == change["created_cdrs"]
     assert sorted(loc["id"] for loc in newer["locations"]) == sorted(change["updated_locations"])
     stamps = [s["last_updated"] for s in newer["sessions"]]
@@ -51,7 +59,7 @@ def test_advance_creates_and_updates(platform_factory, http: requests.Session) -
     after = list(p.expected("sessions", V, EPOCH))
     assert len(after) == len(before["sessions"]) + 3
     unchanged = [s for s in before["sessions"] if s["id"] not in change["updated_sessions"]]
-    assert after[:len(unchanged)] == unchanged
+    assert after[: len(unchanged)] == unchanged
     objects, responses = crawl(http, p, V, "sessions", date_from=EPOCH)
     assert objects == after
     assert responses[0].headers["X-Total-Count"] == str(len(after))
@@ -99,16 +107,24 @@ def test_wall_clock_mode(platform_factory) -> None:
     assert change["clock"] >= before
     new = list(p.expected("sessions", V, before))  # stamped now, not back at the start
     assert [s["id"] for s in new] == change["created_sessions"]
-    assert all(s["last_updated"] < change["clock"] or s["id"] in change["created_sessions"]
-               for s in p.expected("sessions", V, EPOCH))
+    assert all(
+        s["last_updated"] < change["clock"] or s["id"] in change["created_sessions"]
+        for s in p.expected("sessions", V, EPOCH)
+    )
 
 
 def test_stats(platform_factory, http: requests.Session) -> None:
     p = platform_factory(sessions=100, locations=7, tokens=9, tariffs=4, clients=3)
     stats = http.get(f"{p.admin_url}/stats").json()
     totals = {m: s["total"] for m, s in stats["modules"].items()}
-    assert totals == {"locations": 7, "sessions": 100, "cdrs": len(list(p.expected("cdrs", V))),
-                      "tariffs": 4, "tokens": 9, "hubclientinfo": 3}
+    assert totals == {
+        "locations": 7,
+        "sessions": 100,
+        "cdrs": len(list(p.expected("cdrs", V))),
+        "tariffs": 4,
+        "tokens": 9,
+        "hubclientinfo": 3,
+    }
     p.advance(new_sessions=5)
     assert p.stats()["modules"]["sessions"]["total"] == 105
     assert p.stats()["advances"] == 1

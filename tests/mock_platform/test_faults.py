@@ -21,8 +21,9 @@ def p(platform_factory) -> MockPlatform:
     return platform_factory(sessions=120, locations=10, tokens=40, page_cap=10)
 
 
-def _get(http: requests.Session, p: MockPlatform, path: str = "tokens",
-         **params: object) -> requests.Response:
+def _get(
+    http: requests.Session, p: MockPlatform, path: str = "tokens", **params: object
+) -> requests.Response:
     return ocpi_get(http, p, V, path, params=params)
 
 
@@ -113,13 +114,16 @@ def test_no_total(p: MockPlatform, http: requests.Session) -> None:
     assert "Link" in r.headers
 
 
-@pytest.mark.parametrize(("mode", "check"), [
-    ("relative", lambda link, base: link.startswith("</ocpi/2.2.1/tokens?")),
-    ("upper_rel", lambda link, base: link.endswith('; REL="NEXT"')),
-    ("unquoted_rel", lambda link, base: link.endswith("; rel=next")),
-    ("wrong_host", lambda link, base: link.startswith("<http://ocpi.invalid:")),
-    ("wrong_scheme", lambda link, base: link.startswith("<https://127.0.0.1:")),
-])
+@pytest.mark.parametrize(
+    ("mode", "check"),
+    [
+        ("relative", lambda link, base: link.startswith("</ocpi/2.2.1/tokens?")),
+        ("upper_rel", lambda link, base: link.endswith('; REL="NEXT"')),
+        ("unquoted_rel", lambda link, base: link.endswith("; rel=next")),
+        ("wrong_host", lambda link, base: link.startswith("<http://ocpi.invalid:")),
+        ("wrong_scheme", lambda link, base: link.startswith("<https://127.0.0.1:")),
+    ],
+)
 def test_link_variants(p: MockPlatform, http: requests.Session, mode: str, check) -> None:
     p.set_faults(link=mode)
     link = _get(http, p, limit=5).headers["Link"]
@@ -134,10 +138,13 @@ def test_link_missing(p: MockPlatform, http: requests.Session) -> None:
     assert r.headers["X-Total-Count"] == "40"
 
 
-@pytest.mark.parametrize(("mode", "pattern"), [("no_z", r"\d{2}:\d{2}:\d{2}\""),
-                                               ("offset", r"\d{2}:\d{2}:\d{2}\+01:00\"")])
-def test_timestamp_variants(p: MockPlatform, http: requests.Session, mode: str,
-                            pattern: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "pattern"),
+    [("no_z", r"\d{2}:\d{2}:\d{2}\""), ("offset", r"\d{2}:\d{2}:\d{2}\+01:00\"")],
+)
+def test_timestamp_variants(
+    p: MockPlatform, http: requests.Session, mode: str, pattern: str
+) -> None:
     plain = _get(http, p).json()
     p.set_faults(timestamps=mode)
     r = _get(http, p)
@@ -184,12 +191,15 @@ def test_unstable_ordering_shifts_offsets(p: MockPlatform, http: requests.Sessio
     moved = [s for s in seen if s["last_updated"] == "2026-01-01T00:00:00Z"]
     assert moved
     assert p.stats()["unstable_moves"] >= 5
-    assert list(p.expected("sessions", V, "2000-01-01T00:00:00Z"))[-1]["last_updated"] == \
-        "2026-01-01T00:00:00Z"
+    assert (
+        list(p.expected("sessions", V, "2000-01-01T00:00:00Z"))[-1]["last_updated"]
+        == "2026-01-01T00:00:00Z"
+    )
 
 
-def test_unstable_ordering_with_date_to_shrinks_total(p: MockPlatform,
-                                                      http: requests.Session) -> None:
+def test_unstable_ordering_with_date_to_shrinks_total(
+    p: MockPlatform, http: requests.Session
+) -> None:
     window = {"date_from": "2000-01-01T00:00:00Z", "date_to": "2025-12-31T00:00:00Z"}
     first = ocpi_get(http, p, V, "cdrs", params=window)
     p.set_faults(unstable_every=1)
@@ -216,8 +226,10 @@ def test_faults_via_admin(p: MockPlatform, http: requests.Session) -> None:
     assert _get(http, p).status_code == 200
 
 
-@pytest.mark.parametrize("body", [{"nonsense": 1}, {"error_rate": 2}, {"link": "sideways"},
-                                  {"latency_ms": "slow"}, [1, 2]])
+@pytest.mark.parametrize(
+    "body",
+    [{"nonsense": 1}, {"error_rate": 2}, {"link": "sideways"}, {"latency_ms": "slow"}, [1, 2]],
+)
 def test_bad_faults_rejected(p: MockPlatform, http: requests.Session, body: object) -> None:
     r = http.post(f"{p.admin_url}/faults", json=body)
     assert r.status_code == 400

@@ -27,7 +27,7 @@ def _table_after(lines: list[str], marker: str) -> list[list[str]]:
     """Rows (cells) of the first Markdown table after the line starting with `marker`."""
     start = next(i for i, line in enumerate(lines) if line.startswith(marker))
     rows, seen = [], False
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("|"):
             seen = True
             rows.append([c.strip() for c in line.strip().strip("|").split("|")])
@@ -68,15 +68,24 @@ def digest() -> tuple[dict[str, dict[str, set[str]]], set[str]]:
     text = (spec_dir() / "docs" / "ocpi-digest.md").read_text()
     lines = text.splitlines()
     versioned = {
-        "credentials": "## 4.", "locations": "### 6.1", "evse": "### 6.2",
-        "connector": "### 6.3", "sessions": "### 7.1", "cdrs": "### 8.1",
-        "tariffs": "### 9.1", "price_component": "PriceComponent:", "tokens": "### 10.1",
+        "credentials": "## 4.",
+        "locations": "### 6.1",
+        "evse": "### 6.2",
+        "connector": "### 6.3",
+        "sessions": "### 7.1",
+        "cdrs": "### 8.1",
+        "tariffs": "### 9.1",
+        "price_component": "PriceComponent:",
+        "tokens": "### 10.1",
     }
-    tables = {name: _versioned(_table_after(lines, marker))
-              for name, marker in versioned.items()}
-    plain = {"cdr_token": "CdrToken (2.2+", "cdr_location": "CdrLocation (2.2+)",
-             "signed_data": "SignedData (2.2+", "parking": "Parking (in",
-             "hubclientinfo": "ClientInfo object:"}
+    tables = {name: _versioned(_table_after(lines, marker)) for name, marker in versioned.items()}
+    plain = {
+        "cdr_token": "CdrToken (2.2+",
+        "cdr_location": "CdrLocation (2.2+)",
+        "signed_data": "SignedData (2.2+",
+        "parking": "Parking (in",
+        "hubclientinfo": "ClientInfo object:",
+    }
     for name, marker in plain.items():
         keys = _plain(_table_after(lines, marker))
         tables[name] = dict.fromkeys(ALL, keys)
@@ -116,10 +125,13 @@ def _objects(p: MockPlatform, module: str, version: str) -> list[dict[str, Any]]
 
 # ---- the spec tables ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("version", "module"), [
-    (v, m) for v in ALL for m in MODULES_BY_VERSION[v]])
-def test_top_level_keys_are_spec_fields(ocpi_platform: MockPlatform, module: str,
-                                        version: str) -> None:
+
+@pytest.mark.parametrize(
+    ("version", "module"), [(v, m) for v in ALL for m in MODULES_BY_VERSION[v]]
+)
+def test_top_level_keys_are_spec_fields(
+    ocpi_platform: MockPlatform, module: str, version: str
+) -> None:
     allowed = digest()[0][module][version]
     used = {k for obj in _objects(ocpi_platform, module, version) for k in obj}
     assert used <= allowed, used - allowed
@@ -140,15 +152,13 @@ def test_child_object_keys_are_spec_fields(ocpi_platform: MockPlatform, version:
         if "signed_data" in c:
             checks.append(("signed_data", c["signed_data"]))
     for t in _objects(ocpi_platform, "tariffs", version):
-        checks += [("price_component", pc) for e in t["elements"]
-                   for pc in e["price_components"]]
+        checks += [("price_component", pc) for e in t["elements"] for pc in e["price_components"]]
     for table, obj in checks:
         assert set(obj) <= tables[table][version], (table, set(obj) - tables[table][version])
 
 
 @pytest.mark.parametrize("version", ALL)
-def test_every_key_is_known_to_spec_or_examples(ocpi_platform: MockPlatform,
-                                                version: str) -> None:
+def test_every_key_is_known_to_spec_or_examples(ocpi_platform: MockPlatform, version: str) -> None:
     known = _example_keys(version) | digest()[1]
     for module in MODULES_BY_VERSION[version]:
         used = set(_walk_keys(_objects(ocpi_platform, module, version)))
@@ -163,12 +173,27 @@ def test_required_fields_present(ocpi_platform: MockPlatform, version: str) -> N
         "locations": {"id", "address", "city", "country", "coordinates", "last_updated"}
         | ({"type", "postal_code"} if version == "2.1.1" else {"publish", "time_zone"}),
         "sessions": {"id", "kwh", "auth_method", "currency", "status", "last_updated"}
-        | ({"start_datetime", "auth_id", "location"} if version == "2.1.1" else
-           {"start_date_time", "cdr_token", "location_id", "evse_uid", "connector_id"}),
-        "cdrs": {"id", "start_date_time", "auth_method", "currency", "charging_periods",
-                 "total_cost", "total_energy", "total_time", "last_updated"}
-        | ({"stop_date_time", "auth_id", "location"} if version == "2.1.1" else
-           {"end_date_time", "cdr_token", "cdr_location"}),
+        | (
+            {"start_datetime", "auth_id", "location"}
+            if version == "2.1.1"
+            else {"start_date_time", "cdr_token", "location_id", "evse_uid", "connector_id"}
+        ),
+        "cdrs": {
+            "id",
+            "start_date_time",
+            "auth_method",
+            "currency",
+            "charging_periods",
+            "total_cost",
+            "total_energy",
+            "total_time",
+            "last_updated",
+        }
+        | (
+            {"stop_date_time", "auth_id", "location"}
+            if version == "2.1.1"
+            else {"end_date_time", "cdr_token", "cdr_location"}
+        ),
         "tariffs": {"id", "currency", "elements", "last_updated"}
         | ({"tax_included"} if version == "2.3.0" else set()),
         "tokens": {"uid", "type", "issuer", "valid", "whitelist", "last_updated"}
@@ -181,13 +206,15 @@ def test_required_fields_present(ocpi_platform: MockPlatform, version: str) -> N
 
 # ---- version specifics --------------------------------------------------------------------
 
+
 def test_211_objects_look_like_211(ocpi_platform: MockPlatform) -> None:
     for module in MODULES_BY_VERSION["2.1.1"]:
         for obj in _objects(ocpi_platform, module, "2.1.1"):
             assert "country_code" not in obj
             assert "party_id" not in obj
-    session = next(s for s in _objects(ocpi_platform, "sessions", "2.1.1")
-                   if s["status"] == "COMPLETED")
+    session = next(
+        s for s in _objects(ocpi_platform, "sessions", "2.1.1") if s["status"] == "COMPLETED"
+    )
     assert {"start_datetime", "end_datetime", "auth_id", "location"} <= set(session)
     assert isinstance(session["total_cost"], float | int)
     assert len(session["location"]["evses"]) == 1
@@ -199,8 +226,11 @@ def test_211_objects_look_like_211(ocpi_platform: MockPlatform) -> None:
     conn = loc["evses"][0]["connectors"][0]
     assert {"voltage", "amperage", "tariff_id"} <= set(conn)
     assert not {"max_voltage", "tariff_ids"} & set(conn)
-    impacts = [i for loc in _objects(ocpi_platform, "locations", "2.1.1")
-               for i in loc.get("energy_mix", {}).get("environ_impact", [])]
+    impacts = [
+        i
+        for loc in _objects(ocpi_platform, "locations", "2.1.1")
+        for i in loc.get("energy_mix", {}).get("environ_impact", [])
+    ]
     assert impacts
     assert all(set(i) == {"source", "amount"} for i in impacts)
     tokens = _objects(ocpi_platform, "tokens", "2.1.1")
@@ -210,8 +240,11 @@ def test_211_objects_look_like_211(ocpi_platform: MockPlatform) -> None:
 def test_221_specifics(ocpi_platform: MockPlatform) -> None:
     cdrs = _objects(ocpi_platform, "cdrs", "2.2.1")
     assert all(set(c["total_cost"]) <= {"excl_vat", "incl_vat"} for c in cdrs)
-    impacts = [i for loc in _objects(ocpi_platform, "locations", "2.2.1")
-               for i in loc.get("energy_mix", {}).get("environ_impact", [])]
+    impacts = [
+        i
+        for loc in _objects(ocpi_platform, "locations", "2.2.1")
+        for i in loc.get("energy_mix", {}).get("environ_impact", [])
+    ]
     assert impacts
     assert all(set(i) == {"category", "amount"} for i in impacts)
     sessions = _objects(ocpi_platform, "sessions", "2.2.1")
@@ -225,8 +258,10 @@ def test_230_specifics(ocpi_platform: MockPlatform) -> None:
     cdrs = _objects(ocpi_platform, "cdrs", "2.3.0")
     for c in cdrs:
         assert set(c["total_cost"]) == {"before_taxes", "taxes"}
-        assert all(set(t) <= {"name", "account_number", "percentage", "amount"}
-                   for t in c["total_cost"]["taxes"])
+        assert all(
+            set(t) <= {"name", "account_number", "percentage", "amount"}
+            for t in c["total_cost"]["taxes"]
+        )
     tariffs = _objects(ocpi_platform, "tariffs", "2.3.0")
     assert all(t["tax_included"] in ("YES", "NO", "N/A") for t in tariffs)
     limits = [t["min_price"] for t in tariffs if "min_price" in t]
@@ -242,6 +277,7 @@ def test_230_specifics(ocpi_platform: MockPlatform) -> None:
 
 
 # ---- realism -------------------------------------------------------------------------------
+
 
 def test_private_and_home_locations_exist(ocpi_platform: MockPlatform) -> None:
     locations = _objects(ocpi_platform, "locations", "2.2.1")
@@ -267,7 +303,8 @@ def test_cdrs_cover_completed_sessions(ocpi_platform: MockPlatform) -> None:
     cdrs = _objects(ocpi_platform, "cdrs", "2.2.1")
     normal = [c for c in cdrs if not c.get("credit") and not c["id"].endswith("-R")]
     assert {c["session_id"] for c in normal} == {
-        sid for sid, s in sessions.items() if s["status"] == "COMPLETED"}
+        sid for sid, s in sessions.items() if s["status"] == "COMPLETED"
+    }
     assert {"ACTIVE", "COMPLETED", "INVALID"} <= {s["status"] for s in sessions.values()}
     credits = [c for c in cdrs if c.get("credit")]
     ids = {c["id"] for c in cdrs}
@@ -285,20 +322,21 @@ def test_personal_values_look_distinctive(ocpi_platform: MockPlatform) -> None:
     assert {t["contract_id"] for t in tokens} <= values
     assert any(re.fullmatch(r"DE[0-9A-Z]{12}", t["uid"]) for t in tokens)
     assert all(re.fullmatch(r"DE-VLE-C[0-9A-Z]{8}-[0-9A-Z]", t["contract_id"]) for t in tokens)
-    private = [loc for loc in _objects(ocpi_platform, "locations", "2.2.1")
-               if not loc["publish"]]
+    private = [loc for loc in _objects(ocpi_platform, "locations", "2.2.1") if not loc["publish"]]
     for loc in private:
         assert {loc["address"], loc["coordinates"]["latitude"]} <= values
     # Public locations never contain a personal value (leak tests rely on that).
-    public_text = json.dumps([loc for loc in _objects(ocpi_platform, "locations", "2.2.1")
-                              if loc["publish"]])
+    public_text = json.dumps(
+        [loc for loc in _objects(ocpi_platform, "locations", "2.2.1") if loc["publish"]]
+    )
     assert not [v for v in values if v in public_text]
     tariffs_text = json.dumps(_objects(ocpi_platform, "tariffs", "2.3.0"))
     assert not [v for v in values if v in tariffs_text]
 
 
 def test_personal_values_cover_sensitive_session_and_cdr_fields(
-        ocpi_platform: MockPlatform) -> None:
+    ocpi_platform: MockPlatform,
+) -> None:
     values = ocpi_platform.personal_values()
     for c in _objects(ocpi_platform, "cdrs", "2.2.1"):
         for key in ("meter_id", "authorization_reference", "invoice_reference_id"):

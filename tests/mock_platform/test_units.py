@@ -13,11 +13,13 @@ from tap_ocpi.mock_platform.timeline import FORMATTERS, Timeline, parse_datetime
 from tap_ocpi.mock_platform.world import World
 
 
-def _model(tl: Timeline, base: list[int], moved: dict[int, int], order: list[int]) -> list[
-        tuple[int, int]]:
+def _model(
+    tl: Timeline, base: list[int], moved: dict[int, int], order: list[int]
+) -> list[tuple[int, int]]:
     """Brute force: (index, last_updated) in serving order."""
-    return [(i, base[i]) for i in range(len(base)) if i not in moved] + [(i, moved[i])
-                                                                          for i in order]
+    return [(i, base[i]) for i in range(len(base)) if i not in moved] + [
+        (i, moved[i]) for i in order
+    ]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -47,8 +49,8 @@ def test_timeline_matches_brute_force(seed: int) -> None:
         assert w.total == len(want)
         off, cnt = rnd.randint(0, len(want) + 2), rnd.randint(0, 12)
         got = tl.select(w, off, cnt)
-        assert got == [i for i, _ in want[off:off + cnt]]
-        assert [tl.lu(i) for i in got] == [t for _, t in want[off:off + cnt]]
+        assert got == [i for i, _ in want[off : off + cnt]]
+        assert [tl.lu(i) for i in got] == [t for _, t in want[off : off + cnt]]
 
 
 @pytest.mark.parametrize("n", [0, 1, 9, 10, 40, 399, 2500])
@@ -79,11 +81,17 @@ def test_session_stamps_are_non_decreasing() -> None:
     assert stamps[-1] < 1000 + 86400
 
 
-@pytest.mark.parametrize(("text", "epoch"), [
-    ("2025-01-02T03:04:05Z", 1735787045), ("2025-01-02T03:04:05", 1735787045),
-    ("2025-01-02T04:04:05+01:00", 1735787045), ("2025-01-02T04:04:05 01:00", 1735787045),
-    ("2025-01-02T03:04:05.25Z", 1735787045.25), ("2025-01-02T01:04:05-0200", 1735787045),
-])
+@pytest.mark.parametrize(
+    ("text", "epoch"),
+    [
+        ("2025-01-02T03:04:05Z", 1735787045),
+        ("2025-01-02T03:04:05", 1735787045),
+        ("2025-01-02T04:04:05+01:00", 1735787045),
+        ("2025-01-02T04:04:05 01:00", 1735787045),
+        ("2025-01-02T03:04:05.25Z", 1735787045.25),
+        ("2025-01-02T01:04:05-0200", 1735787045),
+    ],
+)
 def test_parse_datetime(text: str, epoch: float) -> None:
     assert parse_datetime(text) == epoch
 
@@ -99,16 +107,27 @@ def test_fault_parsing() -> None:
         parse_fault_args(["oops"])
     f = Faults.from_mapping({"error_rate": "0.25", "no_total": "yes", "latency_ms": 5})
     assert f.active() == {"error_rate": 0.25, "no_total": True, "latency_ms": 5}
-    for bad in ({"drop_rate": -0.1}, {"timestamps": "local"}, {"scope": "x"},
-                {"fail_from_page": -2}):
+    for bad in (
+        {"drop_rate": -0.1},
+        {"timestamps": "local"},
+        {"scope": "x"},
+        {"fail_from_page": -2},
+    ):
         with pytest.raises(ValueError, match="fault"):
             Faults.from_mapping(bad)
 
 
 def test_config_validation() -> None:
-    for bad in ({"versions": ("2.2",)}, {"token_encoding": "hex"}, {"locations": 0},
-                {"page_cap": 0}, {"token": "has space"}, {"token": "x" * 65},
-                {"prewarm": ("2.2.1:nothing",)}, {"prewarm": ("3.0",)}):
+    for bad in (
+        {"versions": ("2.2",)},
+        {"token_encoding": "hex"},
+        {"locations": 0},
+        {"page_cap": 0},
+        {"token": "has space"},
+        {"token": "x" * 65},
+        {"prewarm": ("2.2.1:nothing",)},
+        {"prewarm": ("3.0",)},
+    ):
         with pytest.raises(ValueError, match="must"):
             PlatformConfig(**bad)
 
@@ -117,7 +136,8 @@ def test_runs_stop_at_the_end_of_the_generated_range() -> None:
     """Created records follow the last base index without a gap but live outside blocks."""
     store = Store(PlatformConfig(sessions=20))
     store.advance(new_sessions=3)
-    total, served, chunks = store.page("sessions", "2.2.1", date_from=None, date_to=None,
-                                       offset=0, count=100)
+    total, served, chunks = store.page(
+        "sessions", "2.2.1", date_from=None, date_to=None, offset=0, count=100
+    )
     assert total == served == 23
     assert len(chunks) == 4  # one slice of the 20 generated, three created one by one
