@@ -244,6 +244,8 @@ def test_postgres_upsert_types_and_privacy(
         assert got == want[stream], stream  # upserted: every key once, new ones added
     assert len(pg_database.rows("sessions")) == counts_before["sessions"] + ADVANCE["new_sessions"]
     assert len(pg_database.rows("locations")) == counts_before["locations"]
+    counts_after = {s: len(pg_database.rows(s)) for s in served}
+    print(f"\npostgres rows, run 1: {counts_before}\npostgres rows, run 2: {counts_after}")
 
     # updated objects carry the platform's new last_updated
     version = served_version(platform)
