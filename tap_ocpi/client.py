@@ -512,6 +512,20 @@ class OCPIStream(RESTStream[str]):
         else:
             self._mark_complete(context)
 
+    def _increment_stream_state(
+        self, latest_record: dict, *, context: Context | None = None
+    ) -> None:
+        """Per-record bookkeeping is pointless for a window read: its bookmark is the window
+        end, set by `_mark_complete` once the window was read completely (the value the SDK
+        would reach too: every object is older than the window end, which caps the
+        bookmark). Skipping it saves a state update per record. Children keep it."""
+        if self.parent_stream_type is not None or set(latest_record) == {REPLICATION_KEY}:
+            super()._increment_stream_state(latest_record, context=context)
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable:
+        # Only locations has children: other streams build no context per record.
+        return super().generate_child_contexts(record, context) if self.child_streams else ()
+
     def _mark_complete(self, context: Context | None) -> None:
         """The window was read completely: the next run starts at its end (minus lookback).
 
@@ -559,8 +573,8 @@ class OCPIStream(RESTStream[str]):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict | None:
         """Schema-stable, privacy-safe output: unknown top-level fields are dropped (the
         table's columns do not change under you), then the privacy rules apply."""
-        extra = row.keys() - self._columns
-        if extra:
+        if not self._columns.issuperset(row):  # no set built per record in the common case
+            extra = row.keys() - self._columns
             self._warn_extra(extra)
             for key in extra:
                 del row[key]

@@ -607,6 +607,8 @@ def _identity(value: Any) -> Any:
 # accepts exactly such values; ``msgspec.convert`` checks a whole record against it in C, and
 # a record that passes is only copied. Anything it rejects takes the fixers. The type is
 # derived from the very fixer each field gets, so the two cannot disagree about a field.
+# (Records are JSON-decoded. msgspec would also accept a tuple for a list or another mapping
+# for an object, which JSON never produces; such values are kept as they are.)
 
 # [0-9], not \d: msgspec compiles patterns without re.ASCII (\d matches any digits).
 _DATE = (
@@ -734,7 +736,7 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
         raise ValueError(f"no normalizer for stream {stream!r}")
     owner_key = (str(owner[0]), str(owner[1])) if owner else None
     normalize_object, fast = _compile(stream, rules_version(version), owner_key)
-    convert, rejected = msgspec.convert, msgspec.ValidationError
+    convert = msgspec.convert
     hits = misses = 0
 
     def normalize(record: Any) -> Record:
@@ -746,7 +748,7 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
         if fast is not None:
             try:
                 convert(record, fast)  # strict: raises unless nothing needs fixing
-            except rejected:
+            except Exception:  # ValidationError: something to fix; anything else: the same
                 misses += 1
                 if misses >= FAST_PATH_TRIAL and misses > hits:
                     fast = None

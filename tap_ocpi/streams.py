@@ -69,6 +69,14 @@ class _LocationChild(OCPIStream):
     def private_flag(self, record: dict[str, Any]) -> bool:
         return self.parent.current_children[2]
 
+    def _write_schema_message(self) -> None:
+        # The SDK re-sends a child's SCHEMA for every parent record; once per run suffices.
+        if not self._schema_sent:
+            self._schema_sent = True
+            super()._write_schema_message()
+
+    _schema_sent = False
+
 
 class EvsesStream(_LocationChild):
     """EVSEs of each location, with the location's keys."""
