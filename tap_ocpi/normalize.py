@@ -11,7 +11,7 @@ The fast path. Most platforms send records that are already in the one shape. Al
 the fixers, the same compilation builds a msgspec type accepting exactly the records the
 fixers would leave unchanged; ``msgspec.convert`` checks a record against it in C, and a
 record that passes is just copied (about 2-2.5x faster than the fixers on canonical data,
-see docs/performance.md). Records it rejects take the fixers, so the result is the same
+see the README, Performance). Records it rejects take the fixers, so the result is the same
 either way (tests/test_normalize.py checks that implication field by field).
 
 Version differences are data, not code paths: ``RENAMES`` and ``RESHAPES`` are keyed by

@@ -131,21 +131,55 @@ class Run:
     counts: dict[str, int]
 
 
+#: GNU time reports the peak RSS of the command alone. wait4's own ru_maxrss would not: a
+#: child starts as a copy of this process, and Linux keeps that copy's peak across exec.
+GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").exists() else None
+
+
 def run_process(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[Run, str]:
-    """Run one contender with stdout to /dev/null; time it, and read its own rusage."""
-    with tempfile.TemporaryFile("w+") as err:
+    """Run one contender with stdout to /dev/null: wall time, CPU time, peak RSS."""
+    with tempfile.TemporaryFile("w+") as err, tempfile.NamedTemporaryFile("r") as peak:
+        command = [GNU_TIME, "-f", "%M", "-o", peak.name, *argv] if GNU_TIME else list(argv)
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        hwm = _HighWaterMark(proc.pid) if GNU_TIME is None else None
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU time includes the command's
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read()
+        rss_kb = int(peak.read().split()[-1]) if GNU_TIME else hwm.stop() if hwm else 0
     if proc.returncode != 0:
         tail = "\n".join(stderr.splitlines()[-15:])
         raise SystemExit(f"{' '.join(argv[:4])} … failed ({proc.returncode}):\n{tail}")
-    run = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, {})
+    run = Run(wall, usage.ru_utime + usage.ru_stime, rss_kb / 1024, {})
     return run, stderr
+
+
+class _HighWaterMark:
+    """Without GNU time: poll the process's VmHWM (misses only a peak in its last 20 ms)."""
+
+    def __init__(self, pid: int) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.kb = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.done.wait(0.02):
+            try:
+                text = self.path.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.kb = max(self.kb, int(line.split()[1]))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.kb
 
 
 @dataclasses.dataclass

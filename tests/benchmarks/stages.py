@@ -299,6 +299,29 @@ def _itemgetter_and_issuperset(stream: Any) -> Callable[[], None]:
     return undo
 
 
+def _lean_write(stream: Any) -> Callable[[], None]:
+    """_write_record_message encodes {"type", "stream", "record", "time_extracted"} straight
+    to stdout: no RecordMessage, to_dict, writer layers or selection walk (the default stream
+    map, all selected, the msgspec writer: what the SDK would write, byte for byte)."""
+    from singer_sdk.contrib.msgspec import encoder  # noqa: PLC0415
+    from singer_sdk.helpers._util import utc_now  # noqa: PLC0415
+
+    buffer = bytearray(64)
+    out = sys.stdout
+
+    def write_record(record: dict[str, Any]) -> None:
+        message = {"type": "RECORD", "stream": stream.name, "record": record}
+        message["time_extracted"] = utc_now()
+        encoder.encode_into(message, buffer)
+        buffer.extend(b"\n")
+        out.buffer.write(buffer)
+        out.flush()
+        stream.state_manager.is_flushed = False
+
+    stream._write_record_message = write_record
+    return lambda: stream.__dict__.pop("_write_record_message")
+
+
 def _child_schema_once(stream: Any) -> Callable[[], None]:
     """A child stream (evses, connectors) writes its SCHEMA message once per run. The SDK
     syncs a child once per parent record, and each sync() writes SCHEMA again (serialised
@@ -334,6 +357,7 @@ CANDIDATES: dict[str, Callable[[Any], Callable[[], None]]] = {
     "no per-record state": _no_record_state,
     "no child contexts": _no_child_contexts,
     "itemgetter key + issuperset": _itemgetter_and_issuperset,
+    "lean RECORD write (implies no pop_deselected)": _lean_write,
 }
 
 
