@@ -33,6 +33,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tap_ocpi.schemas import PRIMARY_KEYS, STREAM_SCHEMAS
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "demo-output"
 CSV_DIR = OUT / "csv"
@@ -57,18 +59,9 @@ STEP = {"new_sessions": 40, "updated_sessions": 25, "updated_locations": 3}
 STEP_MINUTES = 1.0
 # A demo-only key for pseudonyms (tokens.uid). Real projects keep theirs secret, in .env.
 DEMO_SALT = "demo-only-salt-not-a-secret-0123456789"
-STREAMS = ("locations", "evses", "connectors", "sessions", "cdrs", "tariffs", "tokens",
-           "hubclientinfo")  # fmt: skip
-KEYS = {
-    "locations": ("country_code", "party_id", "id"),
-    "evses": ("country_code", "party_id", "location_id", "uid"),
-    "connectors": ("country_code", "party_id", "location_id", "evse_uid", "id"),
-    "sessions": ("country_code", "party_id", "id"),
-    "cdrs": ("country_code", "party_id", "id"),
-    "tariffs": ("country_code", "party_id", "id"),
-    "tokens": ("country_code", "party_id", "uid", "type"),
-    "hubclientinfo": ("country_code", "party_id"),
-}
+# The tap's own stream list and keys (the demo runs with the tap's venv).
+STREAMS = tuple(STREAM_SCHEMAS)
+KEYS = PRIMARY_KEYS
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
 
