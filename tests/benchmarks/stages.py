@@ -264,7 +264,8 @@ def _no_child_contexts(stream: Any) -> Callable[[], None]:
 
 def _itemgetter_and_issuperset(stream: Any) -> Callable[[], None]:
     """_new_records keys records with operator.itemgetter (C) instead of a list
-    comprehension; post_process checks extra keys with frozenset.issuperset (no new set)."""
+    comprehension, and calls seen.add directly (no _Read wrapper on the first read);
+    post_process checks extra keys with frozenset.issuperset (now in client.py)."""
     import operator  # noqa: PLC0415
 
     from tap_ocpi.normalize import normalizer as make_normalizer  # noqa: PLC0415
@@ -350,13 +351,17 @@ def _child_state_by_parent(stream: Any) -> Callable[[], None]:
     return lambda: stream.__dict__.pop("_write_state_message")
 
 
-CANDIDATES: dict[str, Callable[[Any], Callable[[], None]]] = {
-    "child SCHEMA once": _child_schema_once,
-    "child STATE via parent": _child_state_by_parent,
-    "no pop_deselected": _skip_pop_deselected,
+# Applied in client.py/streams.py since (commit "Speed: ..."), kept for reference: no
+# per-record state, no child contexts, child SCHEMA once, issuperset in post_process.
+APPLIED = {
     "no per-record state": _no_record_state,
     "no child contexts": _no_child_contexts,
-    "itemgetter key + issuperset": _itemgetter_and_issuperset,
+    "child SCHEMA once": _child_schema_once,
+}
+CANDIDATES: dict[str, Callable[[Any], Callable[[], None]]] = {
+    "child STATE via parent": _child_state_by_parent,
+    "no pop_deselected": _skip_pop_deselected,
+    "itemgetter key": _itemgetter_and_issuperset,
     "lean RECORD write (implies no pop_deselected)": _lean_write,
 }
 
