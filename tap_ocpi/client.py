@@ -25,13 +25,23 @@ import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
 from tap_ocpi import __version__
 from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import BadRecord, format_timestamp, normalizer, parse_timestamp
+from tap_ocpi.normalize import (
+    BadRecord,
+    format_timestamp,
+    normalizer,
+    parse_timestamp,
+    projected_type,
+    to_record,
+)
+from tap_ocpi.output import SingerOutput
 from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, same_origin, split_window
-from tap_ocpi.privacy import is_private
+from tap_ocpi.privacy import Projection, is_private
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 
 if TYPE_CHECKING:
@@ -262,8 +272,12 @@ class OCPIClient:
         return envelope(response).get("data")
 
     # -- responses ------------------------------------------------------------------------
-    def validate(self, response: requests.Response) -> None:
-        """Classify a response: retriable, auth, fatal, or a valid OCPI envelope (kept)."""
+    def validate(self, response: requests.Response, page: PageDecoder | None = None) -> None:
+        """Classify a response: retriable, auth, fatal, or a valid OCPI envelope (kept).
+
+        With a ``page`` decoder, a successful page of canonical records is decoded straight
+        into its output records (see ``PageDecoder``); anything else takes the general path.
+        """
         status, where = response.status_code, f"GET {_path(response.url)}"
         if status in (401, 403):
             raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
@@ -276,6 +290,8 @@ class OCPIClient:
         if "json" not in content_type:
             kind = content_type.split(";")[0].strip()
             raise OCPIError(f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response")
+        if page is not None and page.decode(response):
+            return
         try:
             body = _decode(response.content)
         except msgspec.DecodeError as exc:
@@ -297,6 +313,51 @@ class OCPIClient:
         if self.auth.can_fall_back:
             raise AuthRejectedError(message)
         raise OCPIStatusError(message)
+
+
+class PageDecoder:
+    """Decodes a page of canonical records straight into the stream's output records.
+
+    Built from the privacy projection (``normalize.projected_type``): what privacy drops is
+    skipped by the decoder, never built, and the records need no normalising or filtering.
+    A page it cannot take (a record to fix, an unknown field, an error status) is decoded
+    as usual, record by record. After a few such pages and none taken, it stops trying: a
+    platform whose records always need fixing would pay for a failed decode per page.
+    """
+
+    GIVE_UP_AFTER = 3
+
+    def __init__(self, stream: str, record_type: Any, projection: Projection) -> None:
+        self.stream = stream
+        self.projection = projection
+        envelope_type = msgspec.defstruct(
+            "Envelope",
+            [("status_code", int), ("data", list[record_type])],
+        )
+        self._decode: Callable[[bytes], Any] = msgspec.json.Decoder(envelope_type).decode
+        self.taken = self.refused = 0
+
+    def decode(self, response: requests.Response) -> bool:
+        """Whether the page was taken (then ``envelope(response)`` holds its records)."""
+        if self.refused >= self.GIVE_UP_AFTER and not self.taken:
+            return False
+        try:
+            page = self._decode(response.content)
+        except msgspec.DecodeError:  # ValidationError included
+            self.refused += 1
+            return False
+        if not 1000 <= page.status_code < 2000:
+            return False
+        records = to_record(page.data)
+        if self.projection.private_drops:
+            for record in records:
+                if is_private(self.stream, record):
+                    self.projection.drop_private(record)
+        body = {"status_code": page.status_code, "data": records}
+        response._ocpi = body  # type: ignore[attr-defined]  # read by envelope()
+        response._records_final = True  # type: ignore[attr-defined]  # read by read_list()
+        self.taken += 1
+        return True
 
 
 def envelope(response: requests.Response) -> dict[str, Any]:
@@ -388,6 +449,8 @@ class OCPIStream(RESTStream[str]):
         #: Why this run's read of the stream is incomplete (objects still missing), if it is.
         self.incomplete: str | None = None
         self._columns = frozenset(self.schema["properties"])
+        #: Whether the records being yielded are output records already (`_new_records`).
+        self._records_final = False
         self._warned: set[str] = set()
 
     # -- wiring to the shared transport ---------------------------------------------------
@@ -419,7 +482,17 @@ class OCPIStream(RESTStream[str]):
         return self.client.retrying(func)
 
     def validate_response(self, response: requests.Response) -> None:
-        self.client.validate(response)
+        self.client.validate(response, self._page_decoder)
+
+    @cached_property
+    def _page_decoder(self) -> PageDecoder | None:
+        """Pages decoded straight into output records, where privacy and version allow."""
+        projection = self.ocpi_tap.privacy.projection(self.name)
+        if projection is None or self.child_streams:
+            return None
+        platform = self.platform
+        kind = projected_type(self.name, platform.version, platform.owner, projection.keep)
+        return None if kind is None else PageDecoder(self.name, kind, projection)
 
     # -- the date window ------------------------------------------------------------------
     def date_window(self, context: Context | None) -> dict[str, str]:
@@ -522,6 +595,42 @@ class OCPIStream(RESTStream[str]):
         if self.parent_stream_type is not None or set(latest_record) == {REPLICATION_KEY}:
             super()._increment_stream_state(latest_record, context=context)
 
+    def _write_record_message(self, record: dict) -> None:
+        """The record as a RECORD message: the SDK's bytes, without its per-record detours.
+
+        The SDK walks each record against the selection mask, conforms types, builds a
+        `RecordMessage` and writes it unbuffered. When every field is selected, types need
+        no conforming (normalize.py) and the only stream map is the default one, none of
+        that changes a byte: the message dict goes straight to the block writer. Anything
+        else (deselected fields, user stream maps, another writer) takes the SDK's path.
+        """
+        if not self._lean_output:
+            super()._write_record_message(record)
+            return
+        mapped = self.stream_maps[0].transform(record)  # the SDK's flattening, if enabled
+        if mapped is None:
+            return
+        message: dict[str, Any] = {"type": "RECORD", "stream": self.name, "record": mapped}
+        if self._stream_version is not None:
+            message["version"] = self._stream_version
+        message["time_extracted"] = utc_now()
+        self.ocpi_tap.message_writer.write_record(message)
+        self.state_manager.is_flushed = False
+
+    @cached_property
+    def _lean_output(self) -> bool:
+        """Whether `_write_record_message` may skip the SDK's path (asked at the first
+        record, when the catalog and the stream maps are settled)."""
+        maps = self.stream_maps
+        return (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == self.name
+            and self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+            and isinstance(self.ocpi_tap.message_writer, SingerOutput)
+            and all(self.mask.values())
+        )
+
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable:
         # Only locations has children: other streams build no context per record.
         return super().generate_child_contexts(record, context) if self.child_streams else ()
@@ -551,11 +660,29 @@ class OCPIStream(RESTStream[str]):
         )
 
     def _new_records(
-        self, raws: Iterable[Any], seen: KeySet, read: _Read
+        self, pages: Iterable[tuple[list[Any], bool]], seen: KeySet, read: _Read
     ) -> Iterator[dict[str, Any]]:
         """Normalise and emit the objects not seen before in this run; `read` counts the
         distinct keys of this one read (the completeness check), `seen` those of the run."""
-        normalize = normalizer(self.name, self.platform.version, self.platform.owner)
+        for page, final in pages:
+            # Read by post_process, which the SDK calls on each record as it is yielded.
+            self._records_final = final
+            if final:
+                yield from self._new_final_records(page, seen, read)
+            else:
+                yield from self._new_raw_records(page, seen, read)
+
+    def _new_final_records(
+        self, records: list[dict[str, Any]], seen: KeySet, read: _Read
+    ) -> Iterator[dict[str, Any]]:
+        keys = self.primary_keys
+        for record in records:
+            key = tuple([record[k] for k in keys])
+            if read.add(key, seen.add(key)):
+                yield from self.emit(record)
+
+    def _new_raw_records(self, raws: list[Any], seen: KeySet, read: _Read) -> Iterator[dict]:
+        normalize = self._normalize
         keys = self.primary_keys
         for raw in raws:
             try:
@@ -570,15 +697,23 @@ class OCPIStream(RESTStream[str]):
             if read.add(key, seen.add(key)):
                 yield from self.emit(record)
 
+    @cached_property
+    def _normalize(self) -> Callable[[Any], dict[str, Any]]:
+        return normalizer(self.name, self.platform.version, self.platform.owner)
+
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict | None:
         """Schema-stable, privacy-safe output: unknown top-level fields are dropped (the
-        table's columns do not change under you), then the privacy rules apply."""
-        if not self._columns.issuperset(row):  # no set built per record in the common case
-            extra = row.keys() - self._columns
-            self._warn_extra(extra)
-            for key in extra:
-                del row[key]
-        record = self._privacy(row, self.private_flag(row))
+        table's columns do not change under you), then the privacy rules apply. Records
+        that `PageDecoder` built are that output already."""
+        if self._records_final:
+            record = row
+        else:
+            if not self._columns.issuperset(row):  # no set built per record, commonly
+                extra = row.keys() - self._columns
+                self._warn_extra(extra)
+                for key in extra:
+                    del row[key]
+            record = self._privacy(row, self.private_flag(row))
         for path in self._flattened_objects:
             _drop_null(record, path)
         return record
@@ -631,8 +766,11 @@ class OCPIStream(RESTStream[str]):
             "%s: an object could not be read and was skipped (%s): %s", self.name, shown, exc
         )
 
-    def read_list(self, cursor: Cursor, context: Context | None) -> Iterator[dict[str, Any]]:
-        """Every raw object of one date window, fetching one page ahead of processing."""
+    def read_list(
+        self, cursor: Cursor, context: Context | None
+    ) -> Iterator[tuple[list[Any], bool]]:
+        """Every page of one date window, fetching one page ahead of processing: its
+        objects, and whether they are output records already (`PageDecoder`)."""
         self.logger.info(
             "%s: reading %s from %s to %s",
             self.name,
@@ -680,7 +818,7 @@ class OCPIStream(RESTStream[str]):
                     )
                 pending = pool.submit(self.fetch, url, context) if url else None
                 self._log_page(cursor)
-                yield from data
+                yield data, getattr(response, "_records_final", False)
 
     def fetch(self, url: str, context: Context | None) -> requests.Response:
         """One page with retries and the token fallback."""

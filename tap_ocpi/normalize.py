@@ -717,6 +717,92 @@ def _compile(stream: str, version: str, owner: tuple[str, str] | None) -> tuple[
     return fix, None if plan.pre else fast
 
 
+# --- the projected fast path: canonical records decoded straight into their output ---------
+# When privacy keeps each field either whole or not at all (``PrivacyPolicy.projection``), a
+# page of canonical records can be decoded with a type that holds only what is kept: kept
+# fields get the fast types above, dropped ones are skipped by the decoder (``Raw``: never
+# built as Python objects) and become null. ``to_record`` turns one decoded object into the
+# dict ``filter(normalize(raw))`` would give (tests/test_projection.py checks it against
+# that path). Unknown fields make the decode fail (``forbid_unknown_fields``), as does
+# anything the fixers would change, and the page takes the normal path.
+
+#: A field privacy drops: any JSON value, skipped; absent stays absent.
+_DROPPED: Any = msgspec.Raw | msgspec.UnsetType
+
+
+def _null(_value: Any) -> None:
+    return None
+
+
+def to_record(obj: Any) -> Any:
+    """Decoded projected object(s) -> plain dicts; dropped fields null, absent ones absent."""
+    return msgspec.to_builtins(obj, enc_hook=_null)
+
+
+@cache
+def _projected_cached(stream: str, version: str, owner: Any, keep_json: str) -> Any:
+    plan = _Plan(version, owner)
+    if plan.pre or stream not in _TOP_LEVEL_STREAMS or stream == "locations":
+        return None  # records reshaped before fixing; locations split into child streams
+    keep = json.loads(keep_json)
+    return _project(STREAM_SCHEMAS[stream], keep, plan, root_keys=PRIMARY_KEYS[stream])
+
+
+def projected_type(
+    stream: str, version: str, owner: tuple[str, str] | None, keep: Any
+) -> Any | None:
+    """The msgspec type of the stream's canonical records as privacy ``keep``s them, or
+    None where no such type exists (see above; ``PrivacyPolicy.projection`` gives ``keep``).
+    """
+    owner_key = (str(owner[0]), str(owner[1])) if owner else None
+    return _projected_cached(
+        stream, rules_version(version), owner_key, json.dumps(keep, sort_keys=True)
+    )
+
+
+def _project(
+    schema: Schema, keep: Any, plan: _Plan, root_keys: tuple[str, ...] | None = None
+) -> Any | None:
+    """The projected type of an object schema (None: not expressible)."""
+    root = root_keys is not None
+    title = schema.get("title", "")
+    if plan.pre.get(title):
+        return None
+    required = set(root_keys or ()) | ({REPLICATION_KEY} if root else set())
+    if plan.post(title):
+        required |= {"country_code", "party_id"}
+    if not required <= set(schema["properties"]):
+        return None
+    fields: list[Any] = []
+    for name, prop in schema["properties"].items():
+        sub = keep if isinstance(keep, bool) else keep.get(name, False)
+        if sub is False:
+            if name in required:
+                return None  # a key or last_updated dropped: leave it to the normal path
+            fields.append((name, _DROPPED, msgspec.UNSET))
+            continue
+        kind = _project_property(name, prop, sub, plan, root)
+        if kind is None:
+            return None
+        if name in required:
+            fields.append((name, kind))
+        else:
+            fields.append((name, kind | None | msgspec.UnsetType, msgspec.UNSET))
+    return msgspec.defstruct(title or "Object", fields, kw_only=True, forbid_unknown_fields=True)
+
+
+def _project_property(name: str, schema: Schema, keep: Any, plan: _Plan, root: bool) -> Any:
+    kinds = _types(schema)
+    if "object" in kinds:
+        return _project(schema, keep, plan)
+    if "array" in kinds:
+        item = _project_property("", schema["items"], keep, plan, root=False)
+        return None if item is None else list[item]  # type: ignore[valid-type]
+    if not isinstance(keep, bool):
+        return None  # per-field rules for a leaf: not a schema this code knows
+    return _property_fixer(name, schema, plan, root)[1]
+
+
 #: After this many records, the fast path is dropped for a stream whose records mostly miss
 #: it (a platform that sends numbers as strings, say): a miss costs a partial check.
 FAST_PATH_TRIAL = 64

@@ -41,6 +41,9 @@ LOGGER = logging.getLogger(__name__)
 Record = dict[str, Any]
 #: ``(record, private) -> record``: ``private`` is the place context (see ``is_private``).
 RecordFilter = Callable[[Record, bool], Record]
+#: What a stream's privacy rules keep of a record, as ``normalize.projected_type`` reads it:
+#: True keeps the whole value, False drops it (null), a dict says it per field.
+Keep = bool | dict[str, "Keep"]
 Transform = Callable[[Any], Any]
 
 # --- default classification -----------------------------------------------------------------
@@ -562,6 +565,69 @@ def _leaf_paths(rule: _Rule, kinds: tuple[_Kind, ...], prefix: str = "") -> list
     return paths
 
 
+@dataclass(frozen=True)
+class Projection:
+    """``PrivacyPolicy.projection``: what is kept of public places' records, and the object
+    fields that are nulled in private places' records on top of that."""
+
+    keep: Keep
+    private_drops: tuple[FieldPath, ...]
+
+    def drop_private(self, record: Record) -> None:
+        """Null ``private_drops`` in a projected record (arrays are transparent)."""
+        for path in self.private_drops:
+            _null_at(record, path)
+
+
+def _null_at(value: Any, path: FieldPath) -> None:
+    if type(value) is list:
+        for item in value:
+            _null_at(item, path)
+    elif type(value) is dict and path[0] in value:  # absent stays absent, as in the filter
+        if len(path) == 1:
+            value[path[0]] = None
+        else:
+            _null_at(value[path[0]], path[1:])
+
+
+def _drops(public: Keep, private: Keep, at: FieldPath) -> list[FieldPath] | None:
+    """The fields kept for public places and dropped for private ones; None when the two
+    differ in any other way (private keeping more, or less within a value kept whole)."""
+    if public == private:
+        return []
+    if private is False and public is not False:
+        return [at]
+    if isinstance(public, dict) and isinstance(private, dict) and public.keys() == private.keys():
+        drops: list[FieldPath] = []
+        for name, sub in public.items():
+            below = _drops(sub, private[name], (*at, name))
+            if below is None:
+                return None
+            drops += below
+        return drops
+    return None
+
+
+def _keep(rule: _Rule) -> Keep | None:
+    """``PrivacyPolicy.projection`` of one rule; None where the output needs more than
+    keep-or-null (pseudonyms, or a passed leaf that could hold an object)."""
+    if rule.kind is _BLANK:
+        return False
+    if rule.kind is _VERBATIM or (rule.kind is _PASS and rule.opaque):
+        return True
+    if rule.kind is _PASS:
+        return True  # a scalar leaf: normalize.projected_type accepts scalars only there
+    if rule.kind is _OBJECT:
+        keep: dict[str, Keep] = {}
+        for name, child in rule.children:
+            sub = _keep(child)
+            if sub is None:
+                return None
+            keep[name] = sub
+        return keep
+    return None  # _HASH
+
+
 # --- closures ----------------------------------------------------------------------------------
 
 _SCALARS = frozenset({str, int, float, bool, type(None), Decimal})
@@ -771,6 +837,24 @@ class PrivacyPolicy:
         if cached is None:
             cached = self._filters[stream] = self._make_filter(stream)
         return cached
+
+    def projection(self, stream: str) -> Projection | None:
+        """What the filter keeps of a record, when that alone decides its output.
+
+        That is: no pseudonyms, and only rules a decoder can reproduce (fields kept whole
+        or null). Then a record that decodes into ``normalize.projected_type`` of
+        ``keep``, which forbids unknown fields, equals ``filter(normalize(record))`` once
+        ``private_drops`` are nulled in the records of private places (``is_private``).
+        None where the rules are not of that form.
+        """
+        rules = self._rules.get(stream)
+        if rules is None:
+            return None
+        public, private = _keep(rules.public), _keep(rules.private)
+        if public is None or private is None:
+            return None
+        drops = _drops(public, private, ())
+        return None if drops is None else Projection(public, tuple(drops))
 
     def _make_filter(self, stream: str) -> RecordFilter:
         rules = self._rules.get(stream)

@@ -16,12 +16,12 @@ from typing import Any
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
 from tap_ocpi.errors import OCPIError
+from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.streams import STREAM_TYPES
@@ -170,7 +170,8 @@ class TapOCPI(Tap):
 
     name = "tap-ocpi"
     config_jsonschema = SETTINGS
-    message_writer_class = MsgSpecWriter
+    message_writer_class = SingerOutput
+    message_writer: SingerOutput
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -217,7 +218,10 @@ class TapOCPI(Tap):
                 self.logger.warning(
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:  # records still pending when a stream fails are written, not dropped
+            self.message_writer.flush()
         self.fail_on_incomplete_streams()
 
     def fail_on_incomplete_streams(self) -> None:

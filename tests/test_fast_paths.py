@@ -1,0 +1,349 @@
+"""The fast paths write exactly what the general path writes.
+
+- ``PageDecoder`` (client.py): a page of canonical records decoded straight into output
+  records with the privacy projection. Checked record by record against
+  ``filter(normalize(raw))`` on the test platform's data and the specification's examples,
+  for several privacy settings, and refused where it must be.
+- ``SingerOutput`` and ``OCPIStream._write_record_message``: RECORD messages encoded from
+  the dict and written in blocks. Checked end to end: a sync with every fast path on
+  writes the same messages as one with all of them off (the SDK's own path).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+import requests_mock as rm
+from singer_sdk.singerlib import StateMessage
+from test_privacy_e2e import spec_objects
+
+from tap_ocpi import output
+from tap_ocpi.client import OCPIStream, PageDecoder
+from tap_ocpi.errors import OCPIError
+from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
+from tap_ocpi.normalize import BadRecord, normalizer, projected_type
+from tap_ocpi.privacy import PrivacyPolicy, is_private
+from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.tap import TapOCPI
+
+SALT = "fast-path-test-salt-0123"
+OWNER = ("DE", "VLT")
+STREAMS = ("sessions", "cdrs", "tariffs", "hubclientinfo")
+#: Privacy settings the projection must reproduce (and one it must refuse: pseudonyms).
+SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "pass everything": {"privacy_pass": {s: ["."] for s in STREAMS}},
+    "pass nested paths": {
+        "privacy_pass": {
+            "sessions": ["kwh", "charging_periods.dimensions.volume", "cdr_token.contract_id"],
+            "cdrs": ["cdr_location.address", "charging_periods", "total_energy"],
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[MockPlatform]:
+    config = PlatformConfig(seed=5, locations=20, sessions=200, tokens=20, tariffs=5, clients=3)
+    with MockPlatform(config) as running:
+        yield running
+
+
+def raw_objects(platform: MockPlatform, stream: str, version: str) -> list[Any]:
+    """The platform's records of a stream, then the specification's examples."""
+    objects = list(platform.expected(stream, version))
+    return objects + spec_objects(version).get(stream, [])
+
+
+def general_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> Any:
+    """What post_process emits for one raw object (the general path), or BadRecord."""
+    try:
+        record = normalizer(stream, version, OWNER)(raw)
+    except BadRecord as exc:
+        return exc
+    record = {k: v for k, v in record.items() if k in STREAM_SCHEMAS[stream]["properties"]}
+    return policy.filter_for(stream)(record, is_private(stream, record))
+
+
+def fast_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> Any | None:
+    """What PageDecoder makes of a page holding just this object, or None if refused."""
+    projection = policy.projection(stream)
+    assert projection is not None
+    kind = projected_type(stream, version, OWNER, projection.keep)
+    assert kind is not None
+    decoder = PageDecoder(stream, kind, projection)
+    response = _response({"status_code": 1000, "data": [raw]})
+    return response._ocpi["data"][0] if decoder.decode(response) else None
+
+
+def _response(body: Any) -> Any:
+    class Page:
+        content = msgspec.json.encode(body)
+
+    return Page()
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("version", ["2.2.1", "2.3.0"])
+@pytest.mark.parametrize("stream", STREAMS)
+def test_projected_records_equal_the_general_path(
+    platform: MockPlatform, stream: str, version: str, setting: str
+) -> None:
+    policy = PrivacyPolicy.from_config({**SETTINGS[setting], "privacy_salt": SALT}, STREAM_SCHEMAS)
+    raws = raw_objects(platform, stream, version)
+    assert raws
+    taken = 0
+    for raw in raws:
+        fast = fast_path(policy, stream, version, raw)
+        if fast is None:
+            continue
+        taken += 1
+        assert fast == general_path(policy, stream, version, raw), raw.get("id")
+    # The platform's records are canonical: the fast path must take every one of them.
+    assert taken >= len(list(platform.expected(stream, version)))
+
+
+def test_private_places_lose_their_address_on_the_fast_path(platform: MockPlatform) -> None:
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    projection = policy.projection("cdrs")
+    assert projection is not None
+    assert ("cdr_location", "address") in projection.private_drops
+    cdrs = list(platform.expected("cdrs", "2.3.0"))
+    home = [c for c in cdrs if c.get("home_charging_compensation") is not False]
+    # The platform never sends `false` (it is 2.3.0's explicit "not at home"): set it.
+    public = [{**c, "home_charging_compensation": False} for c in cdrs]
+    assert home
+    for raw in home:
+        record = fast_path(policy, "cdrs", "2.3.0", raw)
+        assert record is not None
+        assert record["cdr_location"]["address"] is None
+    for raw in public:
+        record = fast_path(policy, "cdrs", "2.3.0", raw)
+        assert record is not None
+        assert record["cdr_location"]["address"] == raw["cdr_location"]["address"]
+
+
+def _session(platform: MockPlatform) -> dict[str, Any]:
+    return json.loads(json.dumps(next(iter(platform.expected("sessions", "2.2.1")))))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "unknown nested field",
+        "unknown top-level field",
+        "last_updated with an offset",
+        "kept field of the wrong type",
+        "key missing",
+        "null item in a kept array",
+    ],
+)
+def test_records_that_need_the_general_path_are_refused(
+    platform: MockPlatform, change: str
+) -> None:
+    policy = PrivacyPolicy.from_config(SETTINGS["pass nested paths"], STREAM_SCHEMAS)
+    raw = _session(platform)
+    assert fast_path(policy, "sessions", "2.2.1", raw) is not None  # unchanged: taken
+    if change == "unknown nested field":
+        raw["cdr_token"]["nickname"] = "x"
+    elif change == "unknown top-level field":
+        raw["x_vendor"] = 1  # the general path drops it with a warning: it must see it
+    elif change == "last_updated with an offset":
+        raw["last_updated"] = "2025-01-01T03:00:00+01:00"
+    elif change == "kept field of the wrong type":
+        raw["currency"] = 978
+    elif change == "key missing":
+        del raw["id"]
+    elif change == "null item in a kept array":
+        raw["charging_periods"][0]["dimensions"].append(None)
+    assert fast_path(policy, "sessions", "2.2.1", raw) is None
+
+
+def test_dropped_fields_are_not_checked_and_come_out_null(platform: MockPlatform) -> None:
+    """A field privacy drops is skipped by the decoder: whatever it holds, it is null."""
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    raw = _session(platform)
+    raw["meter_id"] = {"serial": "SECRET-METER"}  # wrong type, but dropped anyway
+    record = fast_path(policy, "sessions", "2.2.1", raw)
+    assert record is not None
+    assert record["meter_id"] is None
+    assert record == general_path(policy, "sessions", "2.2.1", raw)
+    del raw["meter_id"]  # absent stays absent, as on the general path
+    record = fast_path(policy, "sessions", "2.2.1", raw)
+    assert record is not None
+    assert "meter_id" not in record
+
+
+def test_no_projection_where_the_output_needs_more_than_keep_or_null() -> None:
+    hashing = PrivacyPolicy.from_config(
+        {"privacy_hash": {"sessions": ["cdr_token.uid"]}, "privacy_salt": SALT}, STREAM_SCHEMAS
+    )
+    assert hashing.projection("sessions") is None
+    assert hashing.projection("tokens") is None  # tokens.uid is pseudonymised by default
+    assert projected_type("sessions", "2.1.1", OWNER, True) is None  # reshaped first
+
+
+def test_a_platform_that_never_fits_is_not_tried_on_every_page(platform: MockPlatform) -> None:
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    projection = policy.projection("sessions")
+    assert projection is not None
+    kind = projected_type("sessions", "2.2.1", OWNER, projection.keep)
+    decoder = PageDecoder("sessions", kind, projection)
+    odd = {**_session(platform), "x_vendor": 1}
+    for _ in range(PageDecoder.GIVE_UP_AFTER + 2):
+        assert not decoder.decode(_response({"status_code": 1000, "data": [odd]}))
+    assert decoder.refused == PageDecoder.GIVE_UP_AFTER  # then it stopped trying
+
+
+# -- end to end: every fast path on, against all of them off ------------------------------------
+
+
+def _sync(config: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> tuple[TapOCPI, list]:
+    tap = TapOCPI(config=config, parse_env_config=False)
+    tap.sync_all()
+    out, _ = capfd.readouterr()
+    return tap, [json.loads(line) for line in out.splitlines()]
+
+
+def _comparable(messages: list[dict[str, Any]]) -> list[Any]:
+    """Messages without what differs between two runs by design (time, window end)."""
+    out: list[Any] = []
+    for message in messages:
+        if message["type"] == "RECORD":
+            assert message.pop("time_extracted")
+            out.append(message)
+        elif message["type"] == "STATE":
+            out.append("STATE")
+        else:
+            out.append(message)
+    return out
+
+
+@pytest.mark.parametrize("setting", ["default", "pass nested paths"])
+@pytest.mark.parametrize("version", ["2.2.1", "2.3.0"])
+def test_fast_paths_write_what_the_sdk_path_writes(
+    platform: MockPlatform,
+    version: str,
+    setting: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = {
+        "versions_url": platform.versions_url,
+        "token": platform.token,
+        "ocpi_version": version,
+        "privacy_salt": SALT,
+        "page_size": 40,
+        **SETTINGS[setting],
+    }
+    fast_tap, fast = _sync(config, capfd)
+    with monkeypatch.context() as patch:
+        patch.setattr(OCPIStream, "_page_decoder", None)
+        patch.setattr(OCPIStream, "_lean_output", False)
+        _, general = _sync(config, capfd)
+    assert _comparable(fast) == _comparable(general)
+    records = [m for m in fast if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} >= {"sessions", "cdrs", "tariffs", "locations"}
+    for name in ("sessions", "cdrs", "tariffs"):
+        decoder = fast_tap.streams[name]._page_decoder  # type: ignore[attr-defined]
+        assert decoder is not None, name
+        assert decoder.taken > 0, name
+        assert not decoder.refused, name
+        assert fast_tap.streams[name]._lean_output  # type: ignore[attr-defined]
+
+
+# -- the block writer ------------------------------------------------------------------------------
+
+
+class _Stdout:
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+
+def test_records_are_written_before_the_next_other_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stdout = _Stdout()
+    monkeypatch.setattr(output.sys, "stdout", stdout)
+    writer = output.SingerOutput()
+    for n in range(3):
+        writer.write_record({"type": "RECORD", "stream": "s", "record": {"n": n}})
+    assert stdout.buffer.getvalue() == b""  # pending: one write per block, not per record
+    writer.write_message(StateMessage(value={"bookmarks": {}}))
+    lines = [json.loads(line) for line in stdout.buffer.getvalue().splitlines()]
+    assert [m["type"] for m in lines] == ["RECORD", "RECORD", "RECORD", "STATE"]
+    assert [m["record"]["n"] for m in lines[:3]] == [0, 1, 2]
+
+
+def test_a_full_block_is_written_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    stdout = _Stdout()
+    monkeypatch.setattr(output.sys, "stdout", stdout)
+    writer = output.SingerOutput()
+    record = {"type": "RECORD", "stream": "s", "record": {"text": "x" * 1000}}
+    for _ in range(output.BLOCK_BYTES // 1000 + 1):
+        writer.write_record(record)
+    assert len(stdout.buffer.getvalue()) >= output.BLOCK_BYTES
+
+
+def test_records_read_before_a_failure_are_written(capfd: pytest.CaptureFixture[str]) -> None:
+    """A stream that fails on its second page: the first page's records still go out (the
+    SDK writes each record at once; the block writer must not lose them)."""
+    base = "http://ocpi.test/ocpi"
+    session = {
+        "country_code": "DE",
+        "party_id": "VLT",
+        "id": "S1",
+        "start_date_time": "2025-01-01T00:00:00Z",
+        "kwh": 1.5,
+        "auth_method": "WHITELIST",
+        "currency": "EUR",
+        "status": "COMPLETED",
+        "last_updated": "2025-01-01T01:00:00Z",
+    }
+    with rm.Mocker() as mock:
+        mock.get(
+            f"{base}/versions",
+            json={"status_code": 1000, "data": [{"version": "2.2.1", "url": f"{base}/2.2.1"}]},
+        )
+        mock.get(
+            f"{base}/2.2.1",
+            json={
+                "status_code": 1000,
+                "data": {
+                    "version": "2.2.1",
+                    "endpoints": [
+                        {"identifier": "sessions", "role": "SENDER", "url": f"{base}/sessions"}
+                    ],
+                },
+            },
+        )
+        page_2 = f"{base}/sessions?offset=1"
+        mock.get(
+            f"{base}/sessions",
+            [
+                {
+                    "json": {"status_code": 1000, "data": [session]},
+                    "headers": {"X-Total-Count": "2", "Link": f'<{page_2}>; rel="next"'},
+                }
+            ],
+        )
+        mock.get(page_2, status_code=400, json={"status_code": 2001, "data": None})
+        tap = TapOCPI(
+            config={
+                "versions_url": f"{base}/versions",
+                "token": "t",
+                "page_size": 1,
+                "privacy_salt": SALT,
+            },
+            parse_env_config=False,
+        )
+        with pytest.raises(OCPIError):
+            tap.sync_all()
+    out, err = capfd.readouterr()
+    records = [json.loads(line) for line in out.splitlines() if '"RECORD"' in line]
+    assert [r["record"]["id"] for r in records] == ["S1"], err[-3000:]
