@@ -342,29 +342,9 @@ class Result:
         return self.runs[0].counts.get("records", self.objects)
 
 
-def contenders(files: dict[int, TapFiles], proposed: bool) -> list[Contender]:
+def contenders(files: dict[int, TapFiles]) -> list[Contender]:
     s, cl = "sessions", "cdrs+locations"
-    extra = [
-        tap_contender(
-            "prop",
-            "tap-ocpi, default privacy, *proposed changes* (`tap_proposed.py`)",
-            s,
-            config="default",
-            catalog=s,
-            files=files,
-            wrapper="tap_proposed.py",
-        ),
-        tap_contender(
-            "prop-cl",
-            "tap-ocpi, default privacy, *proposed changes* (`tap_proposed.py`)",
-            cl,
-            config="default",
-            catalog=cl,
-            files=files,
-            wrapper="tap_proposed.py",
-        ),
-    ]
-    rows = [
+    return [
         client_contender(
             "raw", "raw page fetch, no parsing (`requests`)", s, mode="raw", modules=[s]
         ),
@@ -390,15 +370,11 @@ def contenders(files: dict[int, TapFiles], proposed: bool) -> list[Contender]:
             "tap-cl", "tap-ocpi, default privacy", cl, config="default", catalog=cl, files=files
         ),
     ]
-    if proposed:  # each right after its workload's tap row
-        rows.insert(5, extra[0])
-        rows.append(extra[1])
-    return rows
 
 
-def latency_contenders(files: dict[int, TapFiles], proposed: bool) -> list[Contender]:
+def latency_contenders(files: dict[int, TapFiles]) -> list[Contender]:
     s = "sessions"
-    rows = [
+    return [
         client_contender("lat-raw", "network alone: raw page fetch", s, mode="raw", modules=[s]),
         client_contender(
             "lat-floor", "`requests` + `orjson` (sequential)", s, mode="orjson", modules=[s]
@@ -416,19 +392,6 @@ def latency_contenders(files: dict[int, TapFiles], proposed: bool) -> list[Conte
             wrapper="tap_no_prefetch.py",
         ),
     ]
-    if proposed:
-        rows.append(
-            tap_contender(
-                "lat-prop",
-                "tap-ocpi, *proposed changes* (prefetch on)",
-                s,
-                config="default",
-                catalog=s,
-                files=files,
-                wrapper="tap_proposed.py",
-            )
-        )
-    return rows
 
 
 def measure(platform: Platform, entrants: list[Contender], rounds: int) -> list[Result]:
@@ -534,11 +497,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["2.1.1", "2.2.1", "2.3.0"],
         help="the version every contender reads (default 2.2.1)",
     )
-    p.add_argument(
-        "--proposed",
-        action="store_true",
-        help="add tap-ocpi with the proposed client.py/streams.py changes (tap_proposed.py)",
-    )
     p.add_argument("--json", metavar="PATH", help="also write every run as JSON")
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -575,11 +533,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 work.mkdir()
                 files[size] = TapFiles(platform, work)
                 if size in args.sizes:
-                    results += measure(platform, contenders(files, args.proposed), args.rounds)
+                    results += measure(platform, contenders(files), args.rounds)
                 if args.latency_ms and size == args.latency_size:
                     platform.set_faults(latency_ms=args.latency_ms)
                     try:
-                        entrants = latency_contenders(files, args.proposed)
+                        entrants = latency_contenders(files)
                         latency_results = measure(platform, entrants, args.rounds)
                     finally:
                         platform.set_faults()

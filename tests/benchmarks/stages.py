@@ -64,9 +64,6 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--version", default="2.2.1")
     ap.add_argument("--pass-all", action="store_true", help="privacy_pass: {stream: ['.']}")
-    ap.add_argument(
-        "--candidates", action="store_true", help="also time the proposed client.py changes"
-    )
     args = ap.parse_args()
 
     raws = raw_objects(args.stream, args.n, args.version)
@@ -93,7 +90,10 @@ def main() -> int:
     def step(name: str, fn: Callable[[], Any]) -> None:
         rows.append((name, best(fn, args.repeat) / n * 1e6))
 
-    encoded_pages = [msgspec.json.encode({"data": raws[i : i + 1000]}) for i in range(0, n, 1000)]
+    encoded_pages = [
+        msgspec.json.encode({"status_code": 1000, "data": raws[i : i + 1000]})
+        for i in range(0, n, 1000)
+    ]
     decode = msgspec.json.Decoder().decode
     step("decode the page (msgspec, fetch thread)", lambda: each(decode, encoded_pages))
 
@@ -170,25 +170,16 @@ def main() -> int:
         lambda: each(lambda r: stream._process_record(r, child_context=None), filtered),
     )
 
-    # The whole path with the pages in memory: get_records -> normalize -> ... -> stdout.
-    def pages() -> Iterator[dict[str, Any]]:
-        for page in encoded_pages:
-            yield from decode(page)["data"]
-
-    def whole(patches: tuple[str, ...] = ()) -> Callable[[], None]:
-        def run() -> None:
-            undo = [apply_candidate(tap, name) for name in patches]
-            try:
-                seen = KeySet()
-                records = stream._new_records(pages(), seen, first_read(seen))
-                stream.get_records = lambda _context: records  # type: ignore[method-assign]
-                for _ in stream._sync_records(None):
-                    pass
-            finally:
-                for restore in undo:
-                    restore()
-
-        return run
+    step(
+        "lean RECORD write (SingerOutput.write_record, blocks)",
+        lambda: each(
+            lambda r: writer.write_record(
+                {"type": "RECORD", "stream": args.stream, "record": r, "time_extracted": utc_now()}
+            ),
+            filtered,
+        ),
+    )
+    writer.flush()
 
     from tap_ocpi.versions import Platform  # noqa: PLC0415
 
@@ -199,13 +190,45 @@ def main() -> int:
         owner=owner,
         roles_known=True,
     )
-    step("WHOLE: decode + _new_records + SDK _sync_records + write", whole())
-    if args.candidates:
-        for name in CANDIDATES:
-            if name.startswith("child") and args.stream != "locations":
-                continue
-            step(f"WHOLE with {name}", whole((name,)))
-        step("WHOLE with all of them", whole(tuple(CANDIDATES)))
+    page_decoder = stream._page_decoder
+    if page_decoder is not None:
+
+        class Response:
+            content = b""
+
+        def projected() -> None:
+            response = Response()
+            for page in encoded_pages:
+                response.content = page
+                assert page_decoder.decode(response)  # type: ignore[arg-type]
+
+        step("FAST PATH: projected page decode (PageDecoder, fetch thread)", projected)
+
+    # The whole path with the pages in memory: get_records -> ... -> stdout.
+    def pages(fast: bool) -> Iterator[tuple[list[Any], bool]]:
+        for page in encoded_pages:
+            if fast and page_decoder is not None:
+                response = Response()
+                response.content = page
+                if page_decoder.decode(response):  # type: ignore[arg-type]
+                    yield response._ocpi["data"], True  # type: ignore[attr-defined]
+                    continue
+            yield decode(page)["data"], False
+
+    def whole(fast: bool) -> Callable[[], None]:
+        def run() -> None:
+            seen = KeySet()
+            records = stream._new_records(pages(fast), seen, first_read(seen))
+            stream.get_records = lambda _context: records  # type: ignore[method-assign]
+            for _ in stream._sync_records(None):
+                pass
+            writer.flush()
+
+        return run
+
+    step("WHOLE, general path: decode + normalize + privacy + SDK + write", whole(False))
+    if page_decoder is not None:
+        step("WHOLE, fast path: PageDecoder + SDK + write", whole(True))
 
     width = max(len(name) for name, _ in rows)
     report.write(f"{args.stream}: {n} objects, {args.version}, best of {args.repeat}\n\n")
@@ -214,166 +237,6 @@ def main() -> int:
         report.write(f"| {name.ljust(width)} | {micro:8.2f} |\n")
     report.flush()
     return 0
-
-
-# --- proposed changes to client.py, emulated by patching one stream instance ------------------
-# Each returns a function that undoes it. They mirror what OCPIStream could override.
-
-
-def _skip_pop_deselected(stream: Any) -> Callable[[], None]:
-    """_generate_record_messages without pop_deselected_record_properties (when every
-    property is selected, the normal case: decide once per sync from stream.mask)."""
-    from singer_sdk.helpers._util import utc_now  # noqa: PLC0415
-    from singer_sdk.singerlib import RecordMessage  # noqa: PLC0415
-
-    def generate(record: dict[str, Any]) -> Iterator[Any]:
-        for stream_map in stream.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=stream._stream_version,
-                    time_extracted=utc_now(),
-                )
-
-    stream._generate_record_messages = generate
-    return lambda: stream.__dict__.pop("_generate_record_messages")
-
-
-def _no_record_state(stream: Any) -> Callable[[], None]:
-    """No per-record bookmark bookkeeping: the bookmark is the window end (_mark_complete)."""
-    original = stream._increment_stream_state
-
-    def increment(record: dict[str, Any], *, context: Any = None) -> None:
-        if len(record) == 1:  # _mark_complete's {last_updated: window_end}
-            original(record, context=context)
-
-    stream._increment_stream_state = increment
-    return lambda: stream.__dict__.pop("_increment_stream_state")
-
-
-def _no_child_contexts(stream: Any) -> Callable[[], None]:
-    """generate_child_contexts yields nothing for a stream without child streams (the SDK
-    otherwise copies every record into a child context and looks for children to sync)."""
-    if stream.child_streams:
-        return lambda: None
-    stream.generate_child_contexts = lambda record, context: ()
-    return lambda: stream.__dict__.pop("generate_child_contexts")
-
-
-def _itemgetter_and_issuperset(stream: Any) -> Callable[[], None]:
-    """_new_records keys records with operator.itemgetter (C) instead of a list
-    comprehension, and calls seen.add directly (no _Read wrapper on the first read);
-    post_process checks extra keys with frozenset.issuperset (now in client.py)."""
-    import operator  # noqa: PLC0415
-
-    from tap_ocpi.normalize import normalizer as make_normalizer  # noqa: PLC0415
-
-    def new_records(raws: Any, seen: KeySet, read: Any) -> Iterator[dict[str, Any]]:
-        normalize = make_normalizer(stream.name, stream.platform.version, stream.platform.owner)
-        keys = stream.primary_keys
-        key_of = operator.itemgetter(*keys) if len(keys) > 1 else lambda r: (r[keys[0]],)
-        emit, add = stream.emit, seen.add
-        for raw in raws:
-            record = normalize(raw)  # (BadRecord handling unchanged, left out here)
-            if add(key_of(record)):
-                yield from emit(record)
-
-    columns = stream._columns
-    privacy = stream._privacy
-    flag = stream.private_flag
-
-    def post_process(row: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        if not columns.issuperset(row):
-            for key in row.keys() - columns:
-                del row[key]
-        return privacy(row, flag(row))
-
-    stream._new_records = new_records
-    stream.post_process = post_process
-
-    def undo() -> None:
-        del stream.__dict__["_new_records"]
-        del stream.__dict__["post_process"]
-
-    return undo
-
-
-def _lean_write(stream: Any) -> Callable[[], None]:
-    """_write_record_message encodes {"type", "stream", "record", "time_extracted"} straight
-    to stdout: no RecordMessage, to_dict, writer layers or selection walk (the default stream
-    map, all selected, the msgspec writer: what the SDK would write, byte for byte)."""
-    from singer_sdk.contrib.msgspec import encoder  # noqa: PLC0415
-    from singer_sdk.helpers._util import utc_now  # noqa: PLC0415
-
-    buffer = bytearray(64)
-    out = sys.stdout
-
-    def write_record(record: dict[str, Any]) -> None:
-        message = {"type": "RECORD", "stream": stream.name, "record": record}
-        message["time_extracted"] = utc_now()
-        encoder.encode_into(message, buffer)
-        buffer.extend(b"\n")
-        out.buffer.write(buffer)
-        out.flush()
-        stream.state_manager.is_flushed = False
-
-    stream._write_record_message = write_record
-    return lambda: stream.__dict__.pop("_write_record_message")
-
-
-def _child_schema_once(stream: Any) -> Callable[[], None]:
-    """A child stream (evses, connectors) writes its SCHEMA message once per run. The SDK
-    syncs a child once per parent record, and each sync() writes SCHEMA again (serialised
-    with dataclasses.asdict, a deep copy of the schema): two per location."""
-    if stream.parent_stream_type is None:
-        return lambda: None
-    original = stream._write_schema_message
-    sent = False
-
-    def write_schema() -> None:
-        nonlocal sent
-        if not sent:
-            sent = True
-            original()
-
-    stream._write_schema_message = write_schema
-    return lambda: stream.__dict__.pop("_write_schema_message")
-
-
-def _child_state_by_parent(stream: Any) -> Callable[[], None]:
-    """A child stream leaves STATE messages to its parent (whose STATE carries the whole
-    tap state, children's bookmarks included) instead of one per parent record."""
-    if stream.parent_stream_type is None:
-        return lambda: None
-    stream._write_state_message = lambda: None
-    return lambda: stream.__dict__.pop("_write_state_message")
-
-
-# Applied in client.py/streams.py since (commit "Speed: ..."), kept for reference: no
-# per-record state, no child contexts, child SCHEMA once, issuperset in post_process.
-APPLIED = {
-    "no per-record state": _no_record_state,
-    "no child contexts": _no_child_contexts,
-    "child SCHEMA once": _child_schema_once,
-}
-CANDIDATES: dict[str, Callable[[Any], Callable[[], None]]] = {
-    "child STATE via parent": _child_state_by_parent,
-    "no pop_deselected": _skip_pop_deselected,
-    "itemgetter key": _itemgetter_and_issuperset,
-    "lean RECORD write (implies no pop_deselected)": _lean_write,
-}
-
-
-def apply_candidate(tap: TapOCPI, name: str) -> Callable[[], None]:
-    undo = [CANDIDATES[name](stream) for stream in tap.streams.values() if stream.selected]
-
-    def restore() -> None:
-        for step in undo:
-            step()
-
-    return restore
 
 
 def first_read(seen: KeySet) -> Any:
