@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from datetime import datetime, timezone
 from functools import cached_property
 from types import FrameType
@@ -17,6 +18,7 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
@@ -165,6 +167,10 @@ SETTINGS = th.PropertiesList(
 ).to_dict()
 
 
+#: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
+TERMINATION_GRACE = 10.0
+
+
 class TapOCPI(Tap):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
@@ -258,13 +264,25 @@ class TapOCPI(Tap):
 
         The SDK writes the state and exits 0, so an interrupted export looks complete. The
         state is safe to resume from: a stream's bookmark moves only when it was read to
-        the end, so the one being read keeps its old bookmark. `os._exit` because a page
-        fetch may be in flight on the prefetch thread, and a normal exit would wait for it
-        (up to request_timeout x max_retries).
+        the end, so the one being read keeps its old bookmark. If the signal lands while a
+        block of records is being written, that write finishes first (`when_idle`); should
+        the reader never drain it, the tap exits without the last STATE after
+        `TERMINATION_GRACE` seconds (the last one written is as safe).
         """
         code = 128 + signum
+        timer = threading.Timer(TERMINATION_GRACE, os._exit, (code,))
+        timer.daemon = True
+        timer.start()
+        self.message_writer.when_idle(lambda: self._terminate(signum))
+
+    def _terminate(self, signum: int) -> None:
+        """`os._exit` because a page fetch may be in flight on the prefetch thread, and a
+        normal exit would wait for it (up to request_timeout x max_retries)."""
+        code = 128 + signum
         try:
-            self._state_writer.write_state(self.state)
+            # Unconditionally (the SDK's state writer skips a state it wrote before): the
+            # target sees a STATE last, after every record written.
+            self.message_writer.write_message(StateMessage(value=self.state))
         finally:
             # Nothing may stop the exit: the signal can land inside a write to stdout, and
             # writing or flushing again from here then raises (a reentrant call).

@@ -347,3 +347,43 @@ def test_records_read_before_a_failure_are_written(capfd: pytest.CaptureFixture[
     out, err = capfd.readouterr()
     records = [json.loads(line) for line in out.splitlines() if '"RECORD"' in line]
     assert [r["record"]["id"] for r in records] == ["S1"], err[-3000:]
+
+
+def test_a_signal_during_a_write_acts_once_the_block_is_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tap.py's SIGTERM handler runs through `when_idle`: landing in the middle of a block,
+    it must not write (a reentrant write fails or tears a line) until the block is out."""
+    events: list[str] = []
+    writer = output.SingerOutput()
+
+    class Buffer(io.BytesIO):
+        def write(self, data: Any) -> int:
+            writer.when_idle(lambda: events.append("handler"))  # the signal lands here
+            written = super().write(data)
+            events.append("block written")
+            return written
+
+    stdout = _Stdout()
+    stdout.buffer = Buffer()
+    monkeypatch.setattr(output.sys, "stdout", stdout)
+    writer.write_record({"type": "RECORD", "stream": "s", "record": {"n": 1}})
+    writer.flush()
+    assert events == ["block written", "handler"]
+    events.clear()
+    writer.when_idle(lambda: events.append("handler"))  # no write in progress: at once
+    assert events == ["handler"]
+
+
+def test_a_state_written_between_a_record_and_its_newline_starts_its_own_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal between `write_record`'s encoding and its newline, whose handler writes the
+    final STATE: both lines stay whole JSON."""
+    stdout = _Stdout()
+    monkeypatch.setattr(output.sys, "stdout", stdout)
+    writer = output.SingerOutput()
+    writer._pending += b'{"type":"RECORD","stream":"s","record":{"n":1}}'  # no newline yet
+    writer.write_message(StateMessage(value={"bookmarks": {}}))
+    lines = stdout.buffer.getvalue().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
