@@ -575,19 +575,35 @@ class Projection:
 
     def drop_private(self, record: Record) -> None:
         """Null ``private_drops`` in a projected record (arrays are transparent)."""
+        _null_in(record, self._drop_tree)
+
+    @functools.cached_property
+    def _drop_tree(self) -> _DropTree:
+        """The paths as one tree, so each object on the way is visited once per record."""
+        tree: _DropTree = {}
         for path in self.private_drops:
-            _null_at(record, path)
+            node = tree
+            for name in path[:-1]:
+                node = node.setdefault(name, {})  # type: ignore[assignment]
+            node[path[-1]] = None
+        return tree
 
 
-def _null_at(value: Any, path: FieldPath) -> None:
+#: Field name -> the tree below it, or None: null the field.
+_DropTree = dict[str, "_DropTree | None"]
+
+
+def _null_in(value: Any, tree: _DropTree) -> None:
     if type(value) is list:
         for item in value:
-            _null_at(item, path)
-    elif type(value) is dict and path[0] in value:  # absent stays absent, as in the filter
-        if len(path) == 1:
-            value[path[0]] = None
-        else:
-            _null_at(value[path[0]], path[1:])
+            _null_in(item, tree)
+    elif type(value) is dict:
+        for name, below in tree.items():
+            if name in value:  # absent stays absent, as in the filter
+                if below is None:
+                    value[name] = None
+                else:
+                    _null_in(value[name], below)
 
 
 def _drops(public: Keep, private: Keep, at: FieldPath) -> list[FieldPath] | None:
