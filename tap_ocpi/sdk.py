@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
@@ -26,31 +26,27 @@ PROGRESS_MARKERS = "progress_markers"
 
 
 class StreamInternals(RESTStream[str]):
-    """The stream side: lean RECORD writes, per-record state skipped, one child SCHEMA."""
+    """The stream side: lean RECORD writes, bookmarks set once per stream, request metrics."""
 
     #: The replication key of every stream (set by the base stream).
     replication_key: str
-    #: Whether the SDK re-sends this stream's SCHEMA for each parent record (children).
-    schema_once = False
-    _schema_sent = False
 
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
     ) -> None:
-        """Per-record bookkeeping is pointless for a window read: its bookmark is the window
-        end, set once the window was read completely (the value the SDK would reach too:
-        every object is older than the window end, which caps the bookmark). Skipping it
-        saves a state update per record. Children keep it."""
-        if self.parent_stream_type is not None:
-            super()._increment_stream_state(latest_record, context=context)
+        """No per-record bookkeeping: OCPI lists are unsorted, so the SDK would only collect
+        non-resumable progress markers (and warn that they are). A stream's bookmark is the
+        window end, set by `set_bookmark` once the window was read completely."""
 
     def set_bookmark(self, value: str, context: Context | None) -> None:
-        """Offer `value` as the stream's bookmark (the SDK caps it at the signpost and
-        promotes it when the stream ends)."""
-        super()._increment_stream_state({self.replication_key: value}, context=context)
+        """Make `value` the stream's bookmark, final (written with the next STATE)."""
+        state = self.get_context_state(context)
+        state.pop(PROGRESS_MARKERS, None)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
 
     def drop_progress(self, context: Context | None) -> None:
-        """Forget this run's bookmark candidates, so the saved bookmark stays as it was."""
+        """Forget anything this run would promote, so the saved bookmark stays as it was."""
         self.get_context_state(context).pop(PROGRESS_MARKERS, None)
 
     def _write_record_message(self, record: dict) -> None:
@@ -91,16 +87,23 @@ class StreamInternals(RESTStream[str]):
             and all(self.mask.values())
         )
 
-    def _write_schema_message(self) -> None:
-        # The SDK re-sends a child's SCHEMA for every parent record; once per run suffices.
-        if self.schema_once:
-            if self._schema_sent:
-                return
-            self._schema_sent = True
-        super()._write_schema_message()
-
     def write_request_metric(self, response: requests.Response, context: Context | None) -> None:
         """The SDK's `http_request_duration` METRIC for a request the transport made."""
         self._write_request_duration_log(
             endpoint=self.path, response=response, context=context, extra_tags=None
         )
+
+
+class TapInternals(Tap):
+    """The tap side."""
+
+    def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # final in the SDK
+        """The SDK's order (by name), except that EVSEs and connectors come right after
+        locations: they replay what the locations read spooled (streams.py). The SDK syncs
+        streams in this order."""
+        return sorted(super().load_streams(), key=_sync_order)
+
+
+def _sync_order(stream: Stream) -> tuple[str, bool, str]:
+    module = str(getattr(stream, "module", stream.name))
+    return (module, stream.name != module, stream.name)
