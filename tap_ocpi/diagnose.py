@@ -359,7 +359,7 @@ def _module_lines(m: ModuleReport) -> list[str]:
     if m.unknown_fields:
         lines.append(f"  unknown fields: {', '.join(m.unknown_fields)} (left out)")
     if m.fixes:
-        lines.append(f"  values fixed:   {_counts(m.fixes)}")
+        lines.append(f"  values changed: {_counts(m.fixes)}")
     if m.unreadable_objects:
         lines.append(f"  unreadable:     {m.unreadable_objects} objects")
     if m.fallbacks:
