@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meltano_e2e import (
+from support.meltano_e2e import (
     ADVANCE,
     STREAMS,
     Meltano,

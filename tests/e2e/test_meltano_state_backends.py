@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from meltano_e2e import (
+from support.meltano_e2e import (
     ADVANCE,
     PG_SCHEMA,
     Meltano,

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from robustness_helpers import SALT, VERSION, emitted_keys, expected_stamps, key_of
-from tap_runner import clean_env, discover, run_tap, select
+from support.robustness_helpers import SALT, VERSION, emitted_keys, expected_stamps, key_of
+from support.tap_runner import clean_env, discover, run_tap, select
 
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 

@@ -20,7 +20,7 @@ import msgspec
 import pytest
 import requests_mock as rm
 from singer_sdk.singerlib import StateMessage
-from test_privacy_e2e import spec_objects
+from support.spec_examples import spec_objects
 
 from tap_ocpi import output
 from tap_ocpi.client import OCPIStream, PageDecoder

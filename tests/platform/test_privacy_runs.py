@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from spec_examples import EXAMPLES
-from tap_runner import run_tap
+from support.spec_examples import needs_examples, spec_objects
+from support.tap_runner import run_tap
 
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.tap import TapOCPI
@@ -150,31 +150,6 @@ def test_state_holds_no_personal_values(platform: MockPlatform) -> None:
 # -- the specification's own example objects ----------------------------------------------------
 
 
-def _module_of(name: str) -> str | None:
-    skip = ("patch", "put_example", "energymix", "hours", "payment")
-    if any(word in name for word in skip):
-        return None
-    for module in ("cdr", "session", "tariff", "token", "location"):
-        if module in name and "credentials" not in name and "transport" not in name:
-            return f"{module}s"
-    return None
-
-
-def spec_objects(version: str) -> dict[str, list[dict[str, Any]]]:
-    """Complete example objects (they carry last_updated) per module, as the spec wrote them."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((EXAMPLES / version).glob("*.json")):
-        module = _module_of(path.name)
-        if module is None:
-            continue
-        data = json.loads(path.read_text())
-        data = data.get("data", data) if isinstance(data, dict) else data
-        for item in data if isinstance(data, list) else [data]:
-            if isinstance(item, dict) and "last_updated" in item:
-                out.setdefault(module, []).append(item)
-    return out
-
-
 def _values(node: Any, path: list[str]) -> Iterator[str]:
     """Strings at a dotted path, arrays ignored; '*' takes every string below."""
     if isinstance(node, list):
@@ -264,6 +239,7 @@ def distinct_batches(objects: dict[str, list[dict[str, Any]]]) -> list[dict[str,
 
 
 @pytest.mark.parametrize("version", ["2.1.1", "2.2.1", "2.3.0"])
+@needs_examples
 def test_spec_example_personal_values_never_leave_the_tap(
     version: str, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

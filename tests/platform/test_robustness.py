@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from robustness_helpers import (
+from support.robustness_helpers import (
     SALT,
     VERSION,
     Hit,
@@ -38,8 +38,8 @@ from robustness_helpers import (
     spec_link,
     timed_requests,
 )
-from seeded_fault_run import fault_run
-from tap_runner import TapRun, discover, run_tap, select
+from support.seeded_fault_run import fault_run
+from support.tap_runner import TapRun, discover, run_tap, select
 
 from tap_ocpi.auth import TokenAuth, encode_token
 from tap_ocpi.client import OCPIClient

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-from tap_runner import TapRun, discover, run_tap, select
+from support.tap_runner import TapRun, discover, run_tap, select
 
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 

@@ -1,9 +1,9 @@
 """The seeded fault run: every stream of OCPI 2.2.1 under a mix of faults, counted.
 
-Run by hand for the numbers (`python tests/seeded_fault_run.py [seed]`); the test
-`test_robustness.py::test_seeded_fault_run_loses_nothing` runs it and checks lost == 0 and
-duplicates == 0. Faults are counted where the platform decides them (its dice), records by
-key from the tap's own output.
+Run by hand for the numbers (`.venv/bin/python tests/support/seeded_fault_run.py [seed]`);
+`platform/test_robustness.py::test_seeded_fault_run_loses_nothing` runs it and checks
+lost == 0 and duplicates == 0. Faults are counted where the platform decides them (its dice),
+records by key from the tap's own output.
 """
 
 from __future__ import annotations
@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from robustness_helpers import (
+if __name__ == "__main__":  # run as a script: make the `support` package (under tests/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.robustness_helpers import (
     SALT,
     TOP_LEVEL,
     VERSION,
@@ -21,8 +25,7 @@ from robustness_helpers import (
     emitted_keys,
     expected_keys,
 )
-from tap_runner import run_tap
-
+from support.tap_runner import run_tap
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 FAULTS: dict[str, Any] = {

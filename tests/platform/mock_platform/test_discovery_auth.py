@@ -6,7 +6,7 @@ import base64
 
 import pytest
 import requests
-from mock_helpers import ocpi_get
+from support.mock_helpers import ocpi_get
 
 from tap_ocpi.mock_platform import MockPlatform
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mock_helpers import spec_dir
+from support.mock_helpers import spec_dir
 
 from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform
 
