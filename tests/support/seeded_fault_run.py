@@ -17,9 +17,9 @@ from typing import Any
 if __name__ == "__main__":  # run as a script: make the `support` package (under tests/) importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support.config import STREAMS, tap_config
 from support.robustness_helpers import (
     SALT,
-    TOP_LEVEL,
     VERSION,
     counting_faults,
     emitted_keys,
@@ -37,21 +37,19 @@ FAULTS: dict[str, Any] = {
     "link": "missing",  # no Link header: offset paging from X-Total-Count
     "unstable_every": 4,  # the order shifts under the client
 }
-STREAMS = (*TOP_LEVEL, "evses", "connectors")
 
 
 def fault_run(seed: int = 2024) -> dict[str, Any]:
     config = PlatformConfig(seed=seed, locations=30, sessions=600, tariffs=8, tokens=80, clients=3)
     with MockPlatform(config) as platform:
-        settings = {
-            "versions_url": platform.versions_url,
-            "token": platform.token,
-            "ocpi_version": VERSION,
-            "page_size": 25,
-            "privacy_salt": SALT,
-            "max_retries": 8,
-            "retry_max_wait": 0,
-        }
+        settings = tap_config(
+            platform,
+            ocpi_version=VERSION,
+            page_size=25,
+            privacy_salt=SALT,
+            max_retries=8,
+            retry_max_wait=0,
+        )
         started = time.monotonic()
         with counting_faults(platform, **FAULTS) as counts:
             run = run_tap(settings)

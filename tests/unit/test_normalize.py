@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from support.spec_examples import AVAILABLE, EXAMPLES, needs_examples, require_examples
 
+from support.config import TOP_LEVEL
+from support.spec_examples import AVAILABLE, EXAMPLES, needs_examples, require_examples
 from tap_ocpi import normalize as normalize_module
 from tap_ocpi.normalize import (
     LOCATION_TYPE_TO_PARKING_TYPE,
@@ -945,7 +946,7 @@ def platform_records() -> list[tuple[str, str, dict[str, Any]]]:
     platform = MockPlatform(PlatformConfig(sessions=60, locations=12, tokens=20, clients=4))
     out = []
     for version in ("2.2.1", "2.3.0"):
-        for stream in ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"):
+        for stream in TOP_LEVEL:
             out += [(version, stream, r) for r in platform.expected(stream, version)]
     return out
 
@@ -1074,9 +1075,7 @@ EDGE_SCALARS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "stream", ["locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"]
-)
+@pytest.mark.parametrize("stream", TOP_LEVEL)
 def test_fast_path_every_field_every_edge_value(stream: str) -> None:
     """Exhaustive over one record per stream: each field (at any depth) set to each value."""
     version, _, record = next(r for r in PLATFORM_RECORDS if r[1] == stream)

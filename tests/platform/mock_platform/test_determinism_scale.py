@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.mock_helpers import crawl, ocpi_get
 
+from support.mock_helpers import crawl, ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.mock_platform.__main__ import config_from_args
 
