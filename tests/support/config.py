@@ -13,9 +13,10 @@ from typing import Any
 
 from tap_ocpi.streams import STREAM_TYPES
 
-# The tap's streams, in its order, and those that read their own list (not nested in another).
+# The tap's streams, in its order, and the top-level ones: those that read the OCPI module of
+# their own name (EVSEs and connectors come from the locations module).
 STREAMS: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES)
-TOP_LEVEL: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES if t.parent_stream_type is None)
+TOP_LEVEL: tuple[str, ...] = tuple(t.name for t in STREAM_TYPES if t.name == t.module)
 
 
 def tap_config(server: Any, *defaults: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
