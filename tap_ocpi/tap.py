@@ -15,18 +15,19 @@ from types import FrameType
 from typing import Any
 
 import requests
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
+from tap_ocpi.client import OCPIStream, parse_utc, utc_text
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.sdk import TapInternals
 from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 
 _PATHS = th.ObjectType(additional_properties=th.ArrayType(th.StringType()))
@@ -171,7 +172,7 @@ SETTINGS = th.PropertiesList(
 TERMINATION_GRACE = 10.0
 
 
-class TapOCPI(Tap):
+class TapOCPI(TapInternals):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
     name = "tap-ocpi"
