@@ -438,3 +438,63 @@ def test_batch_config_set_through_meltano_config(
         assert_same_keys(output_keys(rows), expected_keys(user_platform))
     finally:
         project.config_unset("tap-ocpi", "batch_config")
+
+
+def test_command_line_without_meltano(
+    project: UserProject, user_platform: MockPlatform, tmp_path: Path
+) -> None:
+    """The README's pip install (from a git URL; here with uv's pip and the clone) and its
+    three command lines, run as written: discovery, a first run that leaves the state, and a
+    second run from that state that reads only what changed."""
+    (pip_line,) = readme_commands("pip install ")
+    assert shlex.split(pip_line)[2].startswith("git+https://")
+    venv = tmp_path / "venv"
+    uv = str(MELTANO_BIN.parent / "uv")
+    for args in (
+        [uv, "venv", "--quiet", str(venv)],
+        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         f"git+file://{project.clone}"],
+    ):  # fmt: skip
+        subprocess.run(args, env=project.env, check=True, capture_output=True, timeout=TIMEOUT)
+    target_bin = project.root / ".meltano" / "loaders" / "target-jsonl" / "venv" / "bin"
+    config = {
+        "versions_url": user_platform.versions_url,
+        "token": user_platform.token,
+        "privacy_salt": SALT,
+    }
+    work = tmp_path / "cli"
+    work.mkdir()
+    (work / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    env = {**project.env, "PATH": f"{venv / 'bin'}:{target_bin}:{os.environ['PATH']}"}
+
+    def run_line(line: str) -> None:
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"
+
+    discover, first, second = readme_commands("tap-ocpi --config config.json")
+    run_line(discover)
+    catalog = json.loads((work / "catalog.json").read_text(encoding="utf-8"))
+    assert {s["tap_stream_id"] for s in catalog["streams"]} == set(STREAMS)
+
+    run_line(first)
+    rows = read_jsonl(work)
+    assert_same_keys(output_keys(rows), expected_keys(user_platform))
+    state = json.loads((work / "state.json").read_text(encoding="utf-8"))
+    assert set(state["bookmarks"]) >= {s for s in STREAMS if rows.get(s)}
+
+    changes = user_platform.advance(new_sessions=3, updated_sessions=0, minutes=0)
+    for path in work.glob("*.jsonl"):
+        path.unlink()
+    run_line(second)
+    again = read_jsonl(work)
+    assert set(changes["created_sessions"]) <= {s["id"] for s in again["sessions"]}
+    assert sum(map(len, again.values())) < sum(map(len, rows.values())) / 4
+    assert json.loads((work / "next-state.json").read_text(encoding="utf-8"))["bookmarks"]
