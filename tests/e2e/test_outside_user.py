@@ -419,6 +419,7 @@ def test_batch_config_set_through_meltano_config(
         invoked = project.meltano("invoke", "tap-ocpi")
         out = messages(invoked.stdout)
         assert not [m for m in out if m["type"] == "RECORD"]
+        assert not [m for m in out if m["type"] == "ACTIVATE_VERSION"], "README: none is sent"
         files = [Path(urlparse(u).path) for m in out if m["type"] == "BATCH" for u in m["manifest"]]
         assert files, "BATCH messages"
         batched: dict[str, list[dict[str, Any]]] = {}
