@@ -6,8 +6,8 @@ uncommitted changes are not in it), `meltano init`, `meltano add --from-ref` wit
 plugin definition (tap-ocpi.yml), `pip_url` pointed at the clone (`git+file://`), a real
 `meltano install` (uv, from PyPI), `meltano config set`, `meltano run` and `meltano invoke`.
 HOME, XDG folders and every Meltano folder are in the temp folder; uv's package cache is
-kept in .pytest_cache/uv so that later runs install from it. The commands the README shows
-are read from README.md, so a README that drifts from what works fails here.
+kept in .pytest_cache/uv so that later runs install from it. The commands the
+README shows are read from README.md, so a README that drifts from what works fails here.
 """
 
 from __future__ import annotations
@@ -444,18 +444,20 @@ def test_batch_config_set_through_meltano_config(
 def test_command_line_without_meltano(
     project: UserProject, user_platform: MockPlatform, tmp_path: Path
 ) -> None:
-    """The README's pip install (from a git URL; here with uv's pip and the clone) and its
+    """The README's pip install (from a git URL; here the clone's) and its
     three command lines, run as written: discovery, a first run that leaves the state, and a
     second run from that state that reads only what changed."""
     (pip_line,) = readme_commands("pip install ")
-    assert shlex.split(pip_line)[2].startswith("git+https://")
+    words = shlex.split(pip_line)
+    assert words[2].startswith("git+https://")
+    # `uv pip install`: the same install from a git URL as pip's, in 5 s instead of 40 s
     venv = tmp_path / "venv"
     uv = str(MELTANO_BIN.parent / "uv")
+    python = str(venv / "bin" / "python")
     for args in (
         [uv, "venv", "--quiet", str(venv)],
-        [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         f"git+file://{project.clone}"],
-    ):  # fmt: skip
+        [uv, *words[:2], "--quiet", "--python", python, f"git+file://{project.clone}"],
+    ):
         subprocess.run(args, env=project.env, check=True, capture_output=True, timeout=TIMEOUT)
     target_bin = project.root / ".meltano" / "loaders" / "target-jsonl" / "venv" / "bin"
     config = {
