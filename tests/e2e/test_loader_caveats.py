@@ -12,8 +12,8 @@ import datetime as dt
 
 import psycopg
 import pytest
-from meltano_e2e import Meltano, PgDatabase, served_version
 
+from support.meltano_e2e import Meltano, PgDatabase, served_version
 from tap_ocpi.mock_platform import MockPlatform
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meltano_e2e import (
+
+from support.about import about_settings
+from support.config import STREAMS
+from support.meltano_e2e import (
     ADVANCE,
-    STREAMS,
     Meltano,
     PgDatabase,
     blank_columns,
@@ -29,8 +31,6 @@ from meltano_e2e import (
     schema_of,
     served_version,
 )
-from test_plugin_definition import about_settings
-
 from tap_ocpi.client import utc_text
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.schemas import PRIMARY_KEYS

@@ -30,16 +30,17 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
-from meltano_e2e import (
+
+from support.about import about_settings
+from support.config import STREAMS
+from support.meltano_e2e import (
     MELTANO_BIN,
     SMALL,
-    STREAMS,
     expected_keys,
     need,
     output_keys,
     read_jsonl,
 )
-
 from tap_ocpi.mock_platform import MockPlatform
 
 pytestmark = pytest.mark.e2e
@@ -317,17 +318,8 @@ def test_plugin_added_as_the_readme_says(project: UserProject) -> None:
 
 
 def test_every_about_setting_is_declared_in_the_user_project(project: UserProject) -> None:
-    about = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "tap_ocpi", "--about", "--format", "json"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        ).stdout
-    )
     listed = project.meltano("config", "list", "tap-ocpi", "--all").stdout
-    for name in about["settings"]["properties"]:
+    for name in about_settings():
         line = next((ln for ln in listed.splitlines() if ln.startswith(f"{name} ")), None)
         assert line is not None, f"{name} not listed"
         assert "possibly unsupported" not in line, f"{name} is not declared in tap-ocpi.yml"

@@ -8,31 +8,15 @@ through a real `meltano config list` in a new project.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from support.about import about, about_settings
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-@cache
-def about() -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "tap_ocpi", "--about", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    loaded = json.loads(done.stdout)
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 def definition() -> dict[str, Any]:
@@ -63,12 +47,6 @@ def expected_kind(schema: dict[str, Any]) -> str:
     return {"integer": "integer", "number": "decimal", "boolean": "boolean"}.get(
         json_type, json_type
     )
-
-
-def about_settings() -> dict[str, dict[str, Any]]:
-    properties = about()["settings"]["properties"]
-    assert isinstance(properties, dict)
-    return properties
 
 
 @pytest.mark.parametrize("where", DECLARATIONS)
