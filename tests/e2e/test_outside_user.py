@@ -348,6 +348,8 @@ def test_run_to_jsonl_with_the_readme_config(
     passed = readme_plugin["config"]["privacy_pass"]["sessions"]
     assert any(s[passed[0]] is not None for s in sessions), "privacy_pass opened the field"
     assert all(s.get("authorization_reference") is None for s in sessions), "the rest stays blank"
+    methods = {method for method, _path, _headers in user_platform.request_log}
+    assert methods == {"GET"}, "README: it only reads"
     ids = project.meltano("state", "list").stdout.split()
     assert "dev:tap-ocpi-to-target-jsonl" in ids
 
@@ -493,3 +495,23 @@ def test_command_line_without_meltano(
     assert set(changes["created_sessions"]) <= {s["id"] for s in again["sessions"]}
     assert sum(map(len, again.values())) < sum(map(len, rows.values())) / 4
     assert json.loads((work / "next-state.json").read_text(encoding="utf-8"))["bookmarks"]
+
+    # README, Settings: every setting can also come from TAP_OCPI_* variables (--config ENV)
+    from_env = {f"TAP_OCPI_{name.upper()}": value for name, value in config.items()}
+    done = subprocess.run(
+        ["tap-ocpi", "--config", "ENV"],
+        cwd=work,
+        env={**env, **from_env},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = [m for m in messages(done.stdout) if m["type"] == "RECORD"]
+    assert (
+        output_keys({"locations": [m["record"] for m in records if m["stream"] == "locations"]})[
+            "locations"
+        ]
+        == expected_keys(user_platform)["locations"]
+    )
