@@ -54,3 +54,15 @@ def test_relative_links_resolve() -> None:
         text = page.read_text(encoding="utf-8")
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (page.parent / target).exists(), f"{page.name}: broken link {target}"
+
+
+def test_one_repository_url_everywhere() -> None:
+    """The README's install lines and tap-ocpi.yml's pip_url name the same GitHub repository
+    (change the owner in all of them at once)."""
+    definition = (ROOT / "tap-ocpi.yml").read_text(encoding="utf-8")
+    (pip_url,) = re.findall(r"^pip_url: (\S+)$", definition, re.M)
+    readme = README.read_text(encoding="utf-8")
+    assert f'pip install "{pip_url}"' in readme
+    assert f"pip_url: {pip_url}" in readme
+    owners = set(re.findall(r"github(?:usercontent)?\.com/([^/\s]+)/tap-ocpi", readme + definition))
+    assert len(owners) == 1, owners
