@@ -35,7 +35,6 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cache
 from operator import is_
@@ -44,6 +43,13 @@ from typing import Annotated, Any
 import msgspec
 
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS, Schema
+from tap_ocpi.timestamps import EPOCH as _EPOCH
+from tap_ocpi.timestamps import (  # noqa: F401  (TEMP: client/pagination until the split)
+    format_timestamp,
+    is_canonical_seconds,
+    normalize_timestamp,
+    parse_timestamp,
+)
 
 Record = dict[str, Any]
 Fixer = Callable[[Any], Any]
@@ -58,108 +64,10 @@ class BadRecord(ValueError):  # noqa: N818 -- name fixed by the module contract
 
 # --- timestamps ------------------------------------------------------------------------------
 
-_EPOCH = "1970-01-01T00:00:00Z"
-_UTC = timezone.utc
-_fromiso = datetime.fromisoformat
-_DT_RE = re.compile(
-    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:[Tt ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?\s*",
-    re.ASCII,  # only ASCII digits: int() would accept other scripts' digits
-)
-
-
-if sys.version_info >= (3, 11):
-    _fromiso_z: Callable[[str], datetime] = _fromiso
-else:  # pragma: no cover - Python 3.10's fromisoformat does not accept "Z"
-
-    def _fromiso_z(value: str) -> datetime:
-        return _fromiso(value[:19])
-
-
-def _is_canonical_seconds(value: str) -> bool:
-    """True for a valid ``YYYY-MM-DDTHH:MM:SSZ`` (the common case, checked cheaply)."""
-    if not (
-        len(value) == 20
-        and value[19] == "Z"
-        and value[10] == "T"
-        and value[13] == ":"
-        and value[16] == ":"
-        and value[4] == "-"
-        and value[7] == "-"
-    ):
-        return False
-    try:
-        _fromiso_z(value)  # ASCII digits and ranges (month 13, 25:00, ...) checked in C
-    except ValueError:
-        return False
-    return True
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """An aware UTC datetime from an OCPI DateTime (lenient), or None if unreadable.
-
-    Accepts no zone (= UTC, as OCPI says), ``Z``, offsets ``+01:00``/``+0100``/``+01``, a
-    space instead of ``T``, unpadded month/day, any number of fraction digits (truncated to
-    microseconds), a date without time (midnight) and ``datetime`` objects (naive = UTC).
-    """
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
-    if not isinstance(value, str):
-        return None
-    match = _DT_RE.fullmatch(value)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _z, sign, off_h, off_m = match.groups()
-    micro = int((fraction + "000000")[:6]) if fraction else 0
-    try:
-        parsed = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            min(int(second or 0), 59),  # RFC 3339 leap second 60
-            micro,
-            tzinfo=_UTC,
-        )
-        if sign:
-            if int(off_h) > 23 or int(off_m or 0) > 59:
-                return None
-            offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
-            parsed = parsed - offset if sign == "+" else parsed + offset
-    except (ValueError, OverflowError):
-        return None
-    return parsed
-
-
-def format_timestamp(moment: datetime, *, fraction: bool = True) -> str:
-    """``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (UTC); fraction digits without trailing zeros."""
-    moment = moment.astimezone(_UTC) if moment.tzinfo else moment
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
-    if fraction and moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-def normalize_timestamp(value: Any, *, fraction: bool = True) -> str | None:
-    """Canonical UTC ``Z`` form of any readable timestamp, or None.
-
-    ``fraction=False`` gives the ``last_updated``/bookmark form (seconds, floored); use it for
-    anything compared with bookmarks (``start_date``, signposts).
-    """
-    if type(value) is str and _is_canonical_seconds(value):
-        return value
-    parsed = parse_timestamp(value)
-    return None if parsed is None else format_timestamp(parsed, fraction=fraction)
-
 
 def _date_time(value: Any) -> str | None:
     """Fixer for date-times other than last_updated: keeps the fraction, epoch -> null."""
-    if type(value) is str and _is_canonical_seconds(value):
+    if type(value) is str and is_canonical_seconds(value):
         return None if value == _EPOCH else value
     text = normalize_timestamp(value)
     return None if text == _EPOCH else text
@@ -167,7 +75,7 @@ def _date_time(value: Any) -> str | None:
 
 def _last_updated(value: Any) -> str | None:
     """Fixer for nested last_updated (EVSE, connector, embedded tariff)."""
-    if type(value) is str and _is_canonical_seconds(value):
+    if type(value) is str and is_canonical_seconds(value):
         return value
     return normalize_timestamp(value, fraction=False)
 
@@ -244,9 +152,10 @@ def _string_slow(value: Any) -> str | None:
         return None
     if isinstance(value, (int, float, Decimal)):
         return str(value)  # floor_level -1 -> "-1", latitude 51.0476 -> "51.0476"
-    if isinstance(value, (dict, list)):
-        # Keep the data and keep the column loadable.
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    if isinstance(value, (dict, list, tuple, Mapping)):
+        # Not text: turned into JSON text it would pass privacy as a value of the field
+        # (a status object holding a driver's name), so it is unreadable: null.
+        return None
     return str(value)
 
 
@@ -256,7 +165,18 @@ def _string(value: Any) -> str | None:
     return _string_slow(value)
 
 
+#: Containers nulled in scalar fields since the normalizer last looked: field paths (no
+#: values). The tap normalizes in one thread; ``normalizer`` drains this after each record.
+_NULLED: list[str] = []
+_CONTAINERS = (dict, list)
+
+
 _READY_TYPE: dict[Fixer, type] = {_string: str, _integer: int, _boolean: bool}
+
+#: Fixers of single values: an object or list there is unreadable (null, reported).
+_SCALAR_FIXERS: frozenset[Fixer] = frozenset(
+    {_string, _number, _integer, _boolean, _date_time, _last_updated}
+)
 
 _LEAF_FIXERS: dict[str, Fixer] = {
     "string": _string,
@@ -398,7 +318,8 @@ def _location_type_to_parking_type(obj: Record) -> None:
         return
     location_type = obj.pop("type")
     if isinstance(location_type, str):
-        _set_if_null(obj, "parking_type", LOCATION_TYPE_TO_PARKING_TYPE.get(location_type))
+        parking_type = LOCATION_TYPE_TO_PARKING_TYPE.get(location_type.strip().upper())
+        _set_if_null(obj, "parking_type", parking_type)
 
 
 def _infer_twentyfourseven(obj: Record) -> None:
@@ -508,7 +429,9 @@ def _object_fixer(
     pre: tuple[Transform, ...],
     post: tuple[Transform, ...],
     scalar_key: str | None = None,
-    root: bool = False,
+    *,
+    root_keys: tuple[str, ...] | None = None,
+    where: str = "",
 ) -> Fixer:
     """One object: fix the fields the schema knows, keep the others as they are.
 
@@ -516,8 +439,9 @@ def _object_fixer(
     comprehension frame), and values whose Python type already fits are skipped inline.
     The object is copied on its first change only: a nested object that needs nothing is
     shared with the input, not copied (nothing in the tap mutates nested objects; the
-    privacy filter builds new ones). A record (``root``) is always a new dict, because
-    the stream edits records at the top level.
+    privacy filter builds new ones). A record (``root_keys`` given) is always a new dict,
+    because the stream edits records at the top level. An object or list in a scalar field
+    is null (its path noted in ``_NULLED``); in a key field the record is unreadable.
     """
     get = fixers.get
     # Values of these Python types in these fields are already right: skip the call. Ints
@@ -527,6 +451,9 @@ def _object_fixer(
     ready.update((name, int) for name, fix in fixers.items() if fix is _number)
     ready_type = ready.get
     isfinite = math.isfinite
+    root = root_keys is not None
+    keys = frozenset(root_keys or ())
+    scalars = {name for name, fix in fixers.items() if fix in _SCALAR_FIXERS}
     copy_always = root or bool(pre) or bool(post)
 
     def fix(value: Any) -> Record | None:
@@ -549,6 +476,10 @@ def _object_fixer(
                     continue
                 fixed = fixer(item)
                 if fixed is not item:
+                    if fixed is None and kind in _CONTAINERS and key in scalars:
+                        if key in keys:
+                            raise BadRecord(f"'{key}' is an object or list, not a value")
+                        _NULLED.append(where + key)
                     if out is None:
                         out = value.copy()
                     out[key] = fixed
@@ -561,8 +492,16 @@ def _object_fixer(
     return fix
 
 
-def _array_fixer(item: Fixer) -> Fixer:
-    """A list: each item fixed, null items dropped; the input list itself when unchanged."""
+def _array_fixer(item: Fixer, where: str) -> Fixer:
+    """A list: each item fixed, null items dropped; the input list itself when unchanged.
+    Objects or lists among scalar items are dropped too (their path noted in ``_NULLED``)."""
+    scalar = item in _SCALAR_FIXERS
+
+    def note(value: Any) -> None:
+        items = value if type(value) is list else [value]
+        if scalar and any(type(x) in _CONTAINERS for x in items):
+            _NULLED.append(where)
+
     if item is _string:
 
         def fix_strings(value: Any) -> list[Any] | None:
@@ -570,18 +509,28 @@ def _array_fixer(item: Fixer) -> Fixer:
                 if _STR.issuperset(map(type, value)):
                     return value
                 out = [x if type(x) is str else _string_slow(x) for x in value if x is not None]
-                return [x for x in out if x is not None] if None in out else out
+                if None in out:
+                    note(value)
+                    return [x for x in out if x is not None]
+                return out
             single = _string_slow(value)  # one string where a list is expected: wrap it
-            return None if single is None else [single]
+            if single is None:
+                note(value)
+                return None
+            return [single]
 
         return fix_strings
 
     def fix(value: Any) -> list[Any] | None:
         if type(value) is not list:
             single = item(value)  # one item where a list is expected: wrap it
-            return None if single is None else [single]
+            if single is None:
+                note(value)
+                return None
+            return [single]
         out = list(map(item, value))  # every fixer maps None to None
         if None in out:  # no null items: BigQuery arrays cannot hold them
+            note(value)
             return [x for x in out if x is not None]
         return value if all(map(is_, out, value)) else out
 
@@ -636,14 +585,17 @@ _FAST_LEAF: dict[Fixer, Any] = {
 }
 
 
-def _property_fixer(name: str, schema: Schema, plan: _Plan, root: bool) -> tuple[Fixer, Any]:
-    """The fixer of one field, and the msgspec type of the values it leaves unchanged."""
+def _property_fixer(
+    name: str, schema: Schema, plan: _Plan, root: bool, where: str = ""
+) -> tuple[Fixer, Any]:
+    """The fixer of one field, and the msgspec type of the values it leaves unchanged.
+    ``where`` is the field's dotted path (arrays skipped), for reports."""
     kinds = _types(schema)
     if "object" in kinds:
-        return _compile_object(schema, plan)
+        return _compile_object(schema, plan, where=where + ".")
     if "array" in kinds:
-        item, item_type = _property_fixer("", schema["items"], plan, root=False)
-        return _array_fixer(item), list[item_type]  # type: ignore[valid-type]
+        item, item_type = _property_fixer("", schema["items"], plan, root=False, where=where)
+        return _array_fixer(item, where), list[item_type]  # type: ignore[valid-type]
     if schema.get("format") == "date-time":
         if name == REPLICATION_KEY:
             fixer = _root_last_updated if root else _last_updated
@@ -657,12 +609,13 @@ def _property_fixer(name: str, schema: Schema, plan: _Plan, root: bool) -> tuple
 
 
 def _compile_object(
-    schema: Schema, plan: _Plan, root_keys: tuple[str, ...] | None = None
+    schema: Schema, plan: _Plan, root_keys: tuple[str, ...] | None = None, where: str = ""
 ) -> tuple[Fixer, Any]:
     """The fixer of an object schema, and the msgspec type of the objects it leaves as is."""
     root = root_keys is not None
     compiled = {
-        name: _property_fixer(name, prop, plan, root) for name, prop in schema["properties"].items()
+        name: _property_fixer(name, prop, plan, root, where + name)
+        for name, prop in schema["properties"].items()
     }
     fixers = {name: fixer for name, (fixer, _) in compiled.items()}
     title = schema.get("title", "")
@@ -674,7 +627,8 @@ def _compile_object(
     if root_keys is not None:
         post = (*post, _key_checker(root_keys))
     scalar_key = None if root else SCALAR_TO_OBJECT.get(title)
-    fix = _object_fixer(fixers, plan.pre.get(title, ()), post, scalar_key, root)
+    pre = plan.pre.get(title, ())
+    fix = _object_fixer(fixers, pre, post, scalar_key, root_keys=root_keys, where=where)
     fields = [
         (name, kind) if name in required else (name, kind | None, None)
         for name, (_, kind) in compiled.items()
@@ -822,6 +776,11 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
         raise ValueError(f"no normalizer for stream {stream!r}")
     owner_key = (str(owner[0]), str(owner[1])) if owner else None
     normalize_object, fast = _compile(stream, rules_version(version), owner_key)
+    schema = STREAM_SCHEMAS[stream]["properties"]
+    known = frozenset(schema) | ({"evses"} if stream == "locations" else set())
+    read_names = _case_folder(stream, known)
+    report = _null_reporter(stream)
+    context_flag = UNKNOWN_CONTEXT.get(stream)
     convert = msgspec.convert
     hits = misses = 0
 
@@ -831,6 +790,8 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
             if not isinstance(record, dict):
                 raise BadRecord("the record is not a JSON object")
             record = dict(record)
+        if not known.issuperset(record):
+            record = read_names(record)
         if fast is not None:
             try:
                 convert(record, fast)  # strict: raises unless nothing needs fixing
@@ -841,9 +802,75 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
             else:
                 hits += 1
                 return record.copy()
-        return normalize_object(record)
+        _NULLED.clear()
+        try:
+            out = normalize_object(record)
+        except RecursionError:
+            raise BadRecord("the record is nested too deeply to be read") from None
+        if _NULLED:
+            if context_flag and context_flag[0] in _NULLED:
+                out[context_flag[1]] = None  # the place context is unknown: private
+            report(_NULLED)
+        return out
 
     return normalize
+
+
+#: A top-level field whose value decides the place context (privacy.is_private), and the
+#: flag that becomes null when that field holds an object or list: the context is then
+#: unknown, so the place counts as private (its address and coordinates are not passed).
+UNKNOWN_CONTEXT: dict[str, tuple[str, str]] = {"locations": ("parking_type", "publish")}
+
+
+def _case_folder(stream: str, known: frozenset[str]) -> Callable[[Record], Record]:
+    """Top-level names that differ from the schema's only in letter case (``kWh``) are read
+    into the schema's field; an exact name wins, then the first variant. Warns once per
+    field (names only)."""
+    folded = {name.lower(): name for name in known}
+    warned: set[str] = set()
+
+    def read_names(record: Record) -> Record:
+        out: Record | None = None
+        for key in list(record):
+            if key in known or type(key) is not str:
+                continue
+            name = folded.get(key.lower())
+            if name is None or name in (out if out is not None else record):
+                continue
+            if out is None:
+                out = dict(record)
+            out[name] = out.pop(key)
+            if name not in warned:
+                warned.add(name)
+                LOGGER.warning(
+                    "%s: field %r read as %r (the names differ only in letter case)",
+                    stream,
+                    key[:60],
+                    name,
+                )
+        return record if out is None else out
+
+    return read_names
+
+
+def _null_reporter(stream: str) -> Callable[[list[str]], None]:
+    """Warns once per field (path, never the value) that held an object or list where a
+    single value belongs, and was read as null."""
+    warned: set[str] = set()
+
+    def report(paths: list[str]) -> None:
+        for path in paths:
+            if path not in warned:
+                warned.add(path)
+                LOGGER.warning(
+                    "%s: '%s' held an object or list where a single value belongs; read as "
+                    "null (reported once per field)",
+                    stream,
+                    path,
+                )
+        paths.clear()
+
+    return report
 
 
 # --- child records ---------------------------------------------------------------------------
