@@ -1,6 +1,6 @@
 """The fast paths write exactly what the general path writes.
 
-- ``PageDecoder`` (client.py): a page of canonical records decoded straight into output
+- ``PageDecoder`` (fastpath.py): a page of canonical records decoded straight into output
   records with the privacy projection. Checked record by record against
   ``filter(normalize(raw))`` on the test platform's data and the specification's examples,
   for several privacy settings, and refused where it must be.
@@ -24,10 +24,10 @@ from test_privacy_e2e import spec_objects
 
 from tap_ocpi import output
 from tap_ocpi.client import OCPIStream
-from tap_ocpi.errors import OCPIError
-from tap_ocpi.fastpath import PageDecoder
+from tap_ocpi.errors import BadRecord, OCPIError
+from tap_ocpi.fastpath import PageDecoder, projected_type, projection_for
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
-from tap_ocpi.normalize import BadRecord, normalizer, projected_type
+from tap_ocpi.normalize import normalizer
 from tap_ocpi.privacy import PrivacyPolicy, is_private
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.tap import TapOCPI
@@ -73,7 +73,7 @@ def general_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> 
 
 def fast_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> Any | None:
     """What PageDecoder makes of a page holding just this object, or None if refused."""
-    projection = policy.projection(stream)
+    projection = projection_for(policy, stream)
     assert projection is not None
     kind = projected_type(stream, version, OWNER, projection.keep)
     assert kind is not None
@@ -108,7 +108,7 @@ def test_projected_records_equal_the_general_path(
 
 def test_private_places_lose_their_address_on_the_fast_path(platform: MockPlatform) -> None:
     policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
-    projection = policy.projection("cdrs")
+    projection = projection_for(policy, "cdrs")
     assert projection is not None
     assert ("cdr_location", "address") in projection.private_drops
     cdrs = list(platform.expected("cdrs", "2.3.0"))
@@ -245,14 +245,14 @@ def test_no_projection_where_the_output_needs_more_than_keep_or_null() -> None:
     hashing = PrivacyPolicy.from_config(
         {"privacy_hash": {"sessions": ["cdr_token.uid"]}, "privacy_salt": SALT}, STREAM_SCHEMAS
     )
-    assert hashing.projection("sessions") is None
-    assert hashing.projection("tokens") is None  # tokens.uid is pseudonymised by default
+    assert projection_for(hashing, "sessions") is None
+    assert projection_for(hashing, "tokens") is None  # tokens.uid is pseudonymised by default
     assert projected_type("sessions", "2.1.1", OWNER, True) is None  # reshaped first
 
 
 def test_a_platform_that_never_fits_is_not_tried_on_every_page(platform: MockPlatform) -> None:
     policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
-    projection = policy.projection("sessions")
+    projection = projection_for(policy, "sessions")
     assert projection is not None
     kind = projected_type("sessions", "2.2.1", OWNER, projection.keep)
     decoder = PageDecoder("sessions", kind, projection)

@@ -30,9 +30,9 @@ from meltano_e2e import (
     served_version,
 )
 
-from tap_ocpi.client import utc_text
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.schemas import PRIMARY_KEYS
+from tap_ocpi.timestamps import utc_text
 
 pytestmark = pytest.mark.e2e
 
