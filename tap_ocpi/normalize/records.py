@@ -268,8 +268,11 @@ def normalizer(stream: str, version: str, owner: tuple[str, str] | None) -> Call
     (2.1.1). For ``locations`` the result keeps a normalized ``evses`` list (each with its
     ``connectors``); split them off with ``split_location``. The input is not modified; the
     result is a new dict, whose nested objects and lists may be the input's own when they
-    needed no change. Raises ``BadRecord`` only for an unreadable record: not an object, a
-    primary key missing or null, ``last_updated`` missing or unreadable.
+    needed no change. Top-level names that differ from the schema's only in letter case are
+    read into the schema's field; an object or list where a single value belongs is null
+    (warned once per field). Raises ``BadRecord`` only for an unreadable record: not an
+    object, a primary key missing, null or not a single value, ``last_updated`` missing or
+    unreadable, or nested too deeply to be read.
     """
     if stream not in TOP_LEVEL_STREAMS:
         raise ValueError(f"no normalizer for stream {stream!r}")
