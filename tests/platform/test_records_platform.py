@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 import pytest
-from robustness_helpers import SALT, Scripted, paged
-from tap_runner import TapRun, discover, run_tap, select
+
+from support.config import tap_config
+from support.robustness_helpers import SALT, Scripted, paged
+from support.tap_runner import TapRun, discover, run_tap, select
 
 SECRET = "Jane Driver of 12 Home Lane"
 STAMP = "2025-01-01T01:00:00Z"
@@ -84,15 +86,15 @@ def run() -> TapRun:
     catalog = select(
         discover({"versions_url": "http://127.0.0.1:9/ocpi/versions"}), {"sessions", "locations"}
     )
-    config = {
-        "versions_url": server.versions_url,
-        "token": "records-test-token",
-        "ocpi_version": "2.2.1",
-        "privacy_salt": SALT,
-        "privacy_pass": {"sessions": ["kwh", "start_date_time"]},
-        "skip_bad_records": True,
-        "retry_max_wait": 0,
-    }
+    config = tap_config(
+        server,
+        token="records-test-token",
+        ocpi_version="2.2.1",
+        privacy_salt=SALT,
+        privacy_pass={"sessions": ["kwh", "start_date_time"]},
+        skip_bad_records=True,
+        retry_max_wait=0,
+    )
     with server:
         started = time.monotonic()
         result = run_tap(config, catalog=catalog, timeout=120)
