@@ -44,7 +44,7 @@ class PageDecoder:
             return None
         try:
             page = self._decode(content)
-        except msgspec.DecodeError:  # ValidationError included
+        except (msgspec.DecodeError, RecursionError):  # ValidationError included
             self.refused += 1
             return None
         if not 1000 <= page.status_code < 2000:

@@ -111,7 +111,13 @@ SETTINGS = th.PropertiesList(
         "request_timeout",
         th.IntegerType(),
         default=60,
-        description="Seconds per request (connect and read).",
+        description="Seconds for a whole request: connecting, headers and body.",
+    ),
+    th.Property(
+        "max_response_mb",
+        th.IntegerType(),
+        default=256,
+        description="Cap in MB on one response, on the wire and after decompression.",
     ),
     th.Property(
         "max_retries",
