@@ -20,6 +20,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import StateMessage
 
+from tap_ocpi import redaction
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream, parse_utc, utc_text
 from tap_ocpi.errors import OCPIError
@@ -310,6 +311,7 @@ class TapOCPI(Tap):
 
 def main() -> None:
     """Console entry point: the SDK's command line, with one-line errors for user mistakes."""
+    redaction.install(None)  # every log line capped and without queries; the token: client
     _tune_for_streaming()
     try:
         TapOCPI.cli()
