@@ -189,7 +189,7 @@ class ResponseTooLargeError(OCPIError):
 
 
 class _Inflater:
-    """gzip/deflate decoding with bounded output per call."""
+    """gzip/deflate decoding in pieces of at most READ_SIZE (a bomb never expands at once)."""
 
     def __init__(self, encoding: str) -> None:
         self.encoding = encoding
@@ -197,22 +197,24 @@ class _Inflater:
         self._z = zlib.decompressobj(47)
         self._started = False
 
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Up to `limit` bytes of output; more pending output means the cap is exceeded."""
+    def inflate(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            yield self._decompress(data)
+            data = self._z.unconsumed_tail
+
+    def _decompress(self, data: bytes) -> bytes:
         try:
-            out = self._z.decompress(data, limit)
+            out = self._z.decompress(data, READ_SIZE)
         except zlib.error:
             if self._started or self.encoding != "deflate":
                 raise
             self._z = zlib.decompressobj(-15)
-            out = self._z.decompress(data, limit)
+            out = self._z.decompress(data, READ_SIZE)
         self._started = True
-        if self._z.unconsumed_tail:
-            return out + b"\0"  # more output than `limit`: the caller's cap check trips
         return out
 
-    def flush(self, limit: int) -> bytes:
-        return self._z.flush(limit) if limit > 0 else b""
+    def flush(self) -> bytes:
+        return self._z.flush()  # what is left after all input was inflated: one window
 
 
 def _inflater(response: requests.Response, where: str) -> _Inflater | None:
@@ -249,14 +251,13 @@ def read_body(response: requests.Response, watch: Watch, limit: int, where: str)
             wire += len(piece)
             if wire > limit:
                 raise ResponseTooLargeError(too_large.format("on the wire"))
-            if inflater is not None:
-                piece = inflater.feed(piece, limit + 1 - size)
-            size += len(piece)
-            if size > limit:
-                raise ResponseTooLargeError(too_large.format("after decompression"))
-            chunks.append(piece)
+            for part in (piece,) if inflater is None else inflater.inflate(piece):
+                size += len(part)
+                if size > limit:
+                    raise ResponseTooLargeError(too_large.format("after decompression"))
+                chunks.append(part)
         if inflater is not None:
-            tail = inflater.flush(limit + 1 - size)
+            tail = inflater.flush()
             if size + len(tail) > limit:
                 raise ResponseTooLargeError(too_large.format("after decompression"))
             chunks.append(tail)
