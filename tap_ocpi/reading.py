@@ -21,9 +21,11 @@ of HTTP, the SDK or privacy.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -82,6 +84,8 @@ class ListReader:
         self.logger = logger
         #: Why the read is incomplete (objects still missing), if it is.
         self.incomplete: str | None = None
+        self.pages_read = 0
+        self._started = time.monotonic()
         self._warned: set[str] = set()
 
     def records(self, process: Process) -> Iterator[dict[str, Any]]:
@@ -174,6 +178,7 @@ class ListReader:
                         f"paging by offset instead"
                     )
                 pending = pool.submit(self.fetch, url) if url else None
+                self.pages_read += 1
                 self._log_page(cursor)
                 yield page
 
@@ -183,10 +188,50 @@ class ListReader:
             self.logger.warning("%s", message)
 
     def _log_page(self, cursor: Cursor) -> None:
-        if cursor.total is not None:
-            self.logger.info("%s: %d of %d read", self.name, cursor.position, cursor.total)
-        else:
+        """One line per page; with X-Total-Count, the rate and the time left."""
+        if cursor.total is None:
             self.logger.info("%s: %d read", self.name, cursor.position)
+            return
+        elapsed = time.monotonic() - self._started
+        rate = cursor.position / elapsed if elapsed > 0 else 0.0
+        left = max(cursor.total - cursor.position, 0)
+        eta = f", about {left / rate:.0f} s left" if rate > 0 and left else ""
+        self.logger.info(
+            "%s: %d of %d read (%.0f/s%s)", self.name, cursor.position, cursor.total, rate, eta
+        )
+
+
+class Counters(Protocol):
+    """What the transport counts over a run."""
+
+    requests: int
+    retries: int
+
+
+@dataclass
+class Progress:
+    """A stream's start, for the summary line at its end."""
+
+    counters: Counters
+    requests: int
+    retries: int
+    started: float
+
+    @classmethod
+    def start(cls, counters: Counters) -> Progress:
+        return cls(counters, counters.requests, counters.retries, time.monotonic())
+
+    def summary(self, name: str, records: int, pages: int) -> str:
+        """`name: done: records, pages, requests (retries), seconds, records/s`. Streams
+        are read one after another, so the transport's counters' growth is this stream's."""
+        seconds = time.monotonic() - self.started
+        rate = records / seconds if seconds > 0 else 0.0
+        return (
+            f"{name}: done: {records} records, {pages} pages, "
+            f"{self.counters.requests - self.requests} requests "
+            f"({self.counters.retries - self.retries} retried), {seconds:.1f} s, "
+            f"{rate:.0f} records/s"
+        )
 
 
 def _shortfall(short: list[tuple[dict[str, str], Tally, int | None]]) -> str:

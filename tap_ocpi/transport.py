@@ -193,6 +193,8 @@ class OCPIClient:
         self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
         self.max_wait = float(_setting(config, "retry_max_wait", 60))
         self.max_bytes = int(float(_setting(config, "max_response_mb", 256)) * (1 << 20))
+        #: Requests sent and retries made this run (for the streams' summary lines).
+        self.requests = self.retries = 0
 
     # -- requests -------------------------------------------------------------------------
     def headers(self, module: str) -> dict[str, str]:
@@ -244,6 +246,7 @@ class OCPIClient:
             exc = yield min(wait, self.max_wait)
 
     def _log_retry(self, details: Any) -> None:
+        self.retries += 1
         exc = details.get("exception")
         self.logger.warning(
             "Retrying in %.1f s after try %d: %s",
@@ -257,6 +260,7 @@ class OCPIClient:
         (connect, headers and body together) and max_response_mb; the HTTP status is
         checked (no retries)."""
         self.throttle.wait()
+        self.requests += 1
         with wire.deadline(self.timeout) as watch:
             try:
                 # verify is passed explicitly: Session.get would otherwise let

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+
 from support.hostile import (
     HostileServer,
     Request,
@@ -39,7 +40,7 @@ from support.hostile import (
     respond,
     sequence,
 )
-from tap_runner import TapRun, clean_env
+from support.tap_runner import TapRun, clean_env
 
 TOKEN = "hostile-test-token-0123456789"  # HostileServer.config's token
 TOKEN_FORMS = (TOKEN, base64.b64encode(TOKEN.encode()).decode())
