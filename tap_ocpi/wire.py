@@ -57,9 +57,10 @@ class Watch:
         self.fired = True
         for sock in self.sockets:
             # shutdown, not close: another thread is blocked in a read on this socket, and
-            # closing would free its descriptor for reuse under that read.
+            # closing would free its descriptor for reuse under that read. The plain socket's
+            # shutdown: a TLS socket's own would drop its TLS state under that read.
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class Watchdog:

@@ -11,8 +11,11 @@ runs the same table and reports exit, first error line, peak RSS and time of eac
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -134,15 +137,24 @@ class Case:
     check: Callable[[Outcome], None] | None = None
     #: SIGTERM the tap once this holds (None: let it run to its end).
     terminate_when: Callable[[HostileServer], bool] | None = None
+    #: Serve HTTPS (a self-signed certificate, passed as ca_bundle) instead of HTTP.
+    tls: bool = False
 
 
 # -- running a case ----------------------------------------------------------------------
 def run_case(case: Case) -> Outcome:
     """Start the servers, install the case's answers, run the tap, time it."""
     modules = (case.module,)
-    with HostileServer(modules=modules) as server, HostileServer(modules=modules) as other:
+    with contextlib.ExitStack() as stack:
+        tls, settings = None, {**BASE_CONFIG, **case.config}
+        if case.tls:
+            tls, settings["ca_bundle"] = _tls(
+                Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            )
+        server = stack.enter_context(HostileServer(modules=modules, tls=tls))
+        other = stack.enter_context(HostileServer(modules=modules))
         case.setup(server, other)
-        config = server.config(**{**BASE_CONFIG, **case.config})
+        config = server.config(**settings)
         start = time.monotonic()
         if case.terminate_when is None:
             run = _run(config, case.loglevel)
@@ -150,6 +162,25 @@ def run_case(case: Case) -> Outcome:
             run = _run_and_terminate(config, case.loglevel, lambda: case.terminate_when(server))  # type: ignore[misc]
         seconds = time.monotonic() - start
     return Outcome(run, seconds, server, other)
+
+
+def _tls(where: Path) -> tuple[ssl.SSLContext, str]:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, and its file."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = where / "cert.pem", where / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    command += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    command += ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context, str(cert)
 
 
 def _command(work: Path, config: dict[str, Any]) -> list[str]:
@@ -439,6 +470,24 @@ CASES = [
         "drip-body",
         "1",
         drip_body,
+        exit=1,
+        error="giving up after retries: the request timed out (not complete within request_",
+        seconds=20,
+    ),
+    Case(
+        "drip-body-https",
+        "1",
+        drip_body,
+        tls=True,
+        exit=1,
+        error="giving up after retries: the request timed out (not complete within request_",
+        seconds=20,
+    ),
+    Case(
+        "drip-headers-https",
+        "1",
+        drip_headers,
+        tls=True,
         exit=1,
         error="giving up after retries: the request timed out (not complete within request_",
         seconds=20,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import socketserver
+import ssl
 import struct
 import threading
 import time
@@ -232,7 +233,20 @@ def _bytes(line: str) -> bytes:
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        self.handshake_failed = False
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(10)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            except OSError:  # the client refused the certificate, or hung up
+                self.handshake_failed = True
+        super().setup()
+
     def handle(self) -> None:
+        if self.handshake_failed:
+            return
         try:
             line = self.rfile.readline(65537).decode("latin-1").strip()
             if not line:
@@ -257,12 +271,24 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: HostileServer
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake runs in the handler's thread (setup)
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 class HostileServer:
     """A loopback OCPI server whose module URLs answer what the test installs."""
 
-    def __init__(self, version: str = "2.2.1", modules: Iterable[str] = ("sessions",)) -> None:
+    def __init__(
+        self,
+        version: str = "2.2.1",
+        modules: Iterable[str] = ("sessions",),
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.version = version
         self.modules = tuple(modules)
         self.requests: list[Request] = []
@@ -270,6 +296,7 @@ class HostileServer:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
+        self._server.tls = tls
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         #: Set when the server stops: long-running handlers should end then.
         self.stopping = threading.Event()
@@ -277,7 +304,8 @@ class HostileServer:
     @property
     def base(self) -> str:
         host, port = str(self._server.server_address[0]), int(self._server.server_address[1])
-        return f"http://{host}:{port}"
+        scheme = "https" if self._server.tls is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def versions_url(self) -> str:
