@@ -282,7 +282,8 @@ class OCPIClient:
                 body = wire.read_body(response, watch, self.max_bytes, f"GET {_path(url)}")
             finally:
                 response.close()
-        # The body is read and the connection released: the response is a plain value now.
+        # The body is read whole (the connection went back to the pool at its end, or was
+        # closed on a failure): the response is a plain value now.
         response._content = body
         self.check_status(response)
         return response
@@ -412,6 +413,10 @@ class OCPIClient:
                 f"{where}: the response is not valid JSON ({exc}); no object of it can be read",
                 response,
             ) from exc
+        if page.status_code is None:
+            raise OCPIError(
+                f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
+            )
         self._checked_status(where, page.status_code, response)
         return page.data, tuple(page.unreadable)
 
