@@ -16,7 +16,7 @@ from itertools import pairwise
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import format_timestamp, parse_timestamp
+from tap_ocpi.timestamps import format_timestamp, parse_timestamp
 
 
 def next_link(headers: Iterable[str], request_url: str) -> str | None:
