@@ -4,168 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cached_property
 from types import FrameType
-from typing import Any
+from typing import IO, Any, NoReturn
 
+import click
 import requests
 from singer_sdk import Tap
-from singer_sdk import typing as th
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    ConfigValidationError,
+    FatalAPIError,
+    RetriableAPIError,
+)
+from singer_sdk.logging import StructuredFormatter
 from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
-from tap_ocpi.errors import OCPIError
+from tap_ocpi.client import OCPIClient, OCPIStream, describe, utc_text
+from tap_ocpi.errors import OCPIError, OutputClosedError
+from tap_ocpi.normalize import parse_timestamp
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, invalid_settings
 from tap_ocpi.streams import STREAM_TYPES
 from tap_ocpi.versions import Platform, negotiate
 
-_PATHS = th.ObjectType(additional_properties=th.ArrayType(th.StringType()))
-
-SETTINGS = th.PropertiesList(
-    th.Property(
-        "versions_url",
-        th.URIType(),
-        required=True,
-        title="Versions URL",
-        description="The platform's OCPI versions endpoint (a version-details URL works too).",
-    ),
-    th.Property(
-        "token",
-        th.StringType(),
-        secret=True,
-        title="Credentials token",
-        description="The OCPI credentials token as issued (not encoded). Leave empty for "
-        "open-data endpoints: then no Authorization header is sent.",
-    ),
-    th.Property(
-        "token_encoding",
-        th.StringType(),
-        default="auto",
-        allowed_values=["auto", "base64", "plain"],
-        description="How the token goes into `Authorization: Token …`. auto: plain for 2.1.1, "
-        "Base64 for 2.2+, and on rejection the other form once, kept for the whole run.",
-    ),
-    th.Property(
-        "ocpi_version",
-        th.StringType(),
-        allowed_values=["2.1.1", "2.2", "2.2.1", "2.3.0"],
-        description="Pin an OCPI version. Default: the highest both sides support.",
-    ),
-    th.Property(
-        "from_country_code",
-        th.StringType(),
-        description="Our country code (OCPI-from-country-code header, 2.2+ functional modules).",
-    ),
-    th.Property(
-        "from_party_id", th.StringType(), description="Our party id (OCPI-from-party-id header)."
-    ),
-    th.Property(
-        "to_country_code",
-        th.StringType(),
-        description="Country code of the addressed "
-        "party (OCPI-to-country-code; hubs). For 2.1.1 also the owner of the objects.",
-    ),
-    th.Property(
-        "to_party_id",
-        th.StringType(),
-        description="Party id of the addressed party "
-        "(OCPI-to-party-id; hubs). For 2.1.1 also the owner of the objects.",
-    ),
-    th.Property(
-        "start_date",
-        th.DateTimeType(),
-        description="Earliest `last_updated` to extract. Saved state wins when it is later.",
-    ),
-    th.Property(
-        "end_date",
-        th.DateTimeType(),
-        description="Optional upper bound (exclusive) "
-        "on `last_updated`; default: the run's start time.",
-    ),
-    th.Property(
-        "page_size",
-        th.IntegerType(),
-        default=1000,
-        description="`limit` sent on the "
-        "first request of each list (servers may cap it; X-Limit is respected).",
-    ),
-    th.Property(
-        "lookback_minutes",
-        th.IntegerType(),
-        default=15,
-        description="How far before "
-        "the bookmark the next run starts, for late or clock-skewed updates.",
-    ),
-    th.Property(
-        "request_timeout",
-        th.IntegerType(),
-        default=60,
-        description="Seconds per request (connect and read).",
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType(),
-        default=5,
-        description="Tries per request "
-        "for 5xx, 429, timeouts, dropped connections and invalid JSON.",
-    ),
-    th.Property(
-        "retry_max_wait",
-        th.IntegerType(),
-        default=60,
-        description="Cap in seconds on one wait between tries (also caps Retry-After).",
-    ),
-    th.Property(
-        "max_requests_per_second",
-        th.NumberType(),
-        default=0,
-        description="Throttle for all requests of a run; 0 means unlimited.",
-    ),
-    th.Property(
-        "skip_bad_records",
-        th.BooleanType(),
-        default=False,
-        description="Accept objects that cannot be read: finish with exit status 0 and "
-        "move the bookmark (they are still reported by stream and key). Otherwise their "
-        "stream keeps its bookmark and the run exits 1.",
-    ),
-    th.Property(
-        "ca_bundle",
-        th.StringType(),
-        description="Path to a CA bundle for platforms "
-        "with a private certificate authority. Certificates are always verified.",
-    ),
-    th.Property(
-        "privacy_pass",
-        _PATHS,
-        description="Allow-list: stream name → field paths "
-        "(dotted, arrays ignored) to pass unblanked; `.` passes the whole record.",
-    ),
-    th.Property(
-        "privacy_hash",
-        _PATHS,
-        description="Stream name → field paths to pseudonymise "
-        "with HMAC-SHA256 instead of blanking.",
-    ),
-    th.Property(
-        "privacy_salt",
-        th.StringType(),
-        secret=True,
-        description="Key for "
-        "pseudonymisation; needed when any field is hashed (tokens.uid is by default).",
-    ),
-).to_dict()
-
+#: The settings schema (kept under its old name for scripts and tests that import it).
+SETTINGS = SETTINGS_SCHEMA
 
 #: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
 TERMINATION_GRACE = 10.0
@@ -181,13 +58,65 @@ class TapOCPI(Tap):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        end = self.config.get("end_date")
-        now = datetime.now(timezone.utc)
-        #: `date_to` of every list this run, and the cap of every bookmark.
-        self.window_end = utc_text(min(parse_utc(str(end), "end_date"), now) if end else now)
+        start = self.settings.start_date
+        if start is not None and utc_text(start) >= self.window_end:
+            raise OCPIError(
+                f"start_date is not before this run's end ({self.window_end}): nothing "
+                f"would be read"
+            )
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The run's settings, read once (the SDK validated the config against the schema)."""
+        return Settings.from_config(self.config)
+
+    @cached_property
+    def window_end(self) -> str:
+        """`date_to` of every list this run, and the cap of every bookmark."""
+        end, now = self.settings.end_date, datetime.now(timezone.utc)
+        return utc_text(min(end, now) if end else now)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's validation (its built-in settings, their defaults), but errors that
+        name the setting and never show its value: the SDK's messages quote the value, so
+        a token given as a number would be printed."""
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            problems = list(invalid_settings(self.config, exc.schema or self.config_jsonschema))
+            raise OCPIError(f"invalid settings: {'; '.join(problems)}") from None
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state the tap cannot resume from before anything is read or written."""
+        check_state(state, self.window_end, STREAM_SCHEMAS)
+        super().load_state(state)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """--config files: a missing or unreadable file is one line, not a stack trace."""
+        for path in value:
+            if path != "ENV":
+                with _opened("--config", path) as file:
+                    read_json_object("--config", file)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
+    def invoke(
+        cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
+    ) -> None:
+        """--state and --catalog: invalid JSON is one line naming the option (the SDK would
+        show a stack trace); the SDK then reads the text we read."""
+        if state is not None:
+            state = io.StringIO(json.dumps(read_json_object("--state", state)))
+        if catalog is not None:
+            catalog = io.StringIO(json.dumps(read_json_object("--catalog", catalog)))
+        super().invoke(state=state, catalog=catalog, **kwargs)
 
     def discover_streams(self) -> list[OCPIStream]:
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(self) for stream_type in STREAM_TYPES]
+        for stream in streams:
+            stream.logger.addFilter(_REPORTED_ELSEWHERE)
+        return streams
 
     @cached_property
     def privacy(self) -> PrivacyPolicy:
@@ -225,9 +154,16 @@ class TapOCPI(Tap):
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
         try:
-            super().sync_all()
-        finally:  # records still pending when a stream fails are written, not dropped
-            self.message_writer.flush()
+            try:
+                super().sync_all()
+            finally:  # records still pending when a stream fails are written, not dropped
+                self.message_writer.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            raise OutputClosedError(
+                "the reader of the output went away (broken pipe); stopped before the end "
+                "of the run, so the bookmarks of the streams not finished did not move"
+            ) from None
         self.fail_on_incomplete_streams()
 
     def fail_on_incomplete_streams(self) -> None:
@@ -301,14 +237,115 @@ class TapOCPI(Tap):
             os._exit(code)
 
 
+#: Failures reported as one line (`fatal`); anything else is a defect and keeps its trace.
+REPORTED = (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException)
+
+
 def main() -> None:
     """Console entry point: the SDK's command line, with one-line errors for user mistakes."""
     _tune_for_streaming()
     try:
         TapOCPI.cli()
-    except (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
-        sys.stderr.write(f"tap-ocpi: error: {_one_line(exc)}\n")
-        sys.exit(1)
+    except REPORTED as exc:
+        fatal(_one_line(exc))
+
+
+def fatal(reason: str) -> NoReturn:
+    """End the run with one line on stderr and exit status 1.
+
+    Under Meltano (structured logging: its `SINGER_SDK_LOG_CONFIG` installs the SDK's JSON
+    formatter), the line goes out as a log record at ERROR level, which Meltano shows at
+    that level: a plain stderr line would reach its log at INFO, hidden at
+    `--log-level=warning`. Otherwise it is written as is.
+    """
+    line = f"tap-ocpi: error: {reason}"
+    if any(isinstance(h.formatter, StructuredFormatter) for h in logging.getLogger().handlers):
+        logging.getLogger(TapOCPI.name).error("%s", line)
+    else:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    sys.exit(1)
+
+
+def check_state(state: Any, window_end: str, streams: Iterable[str]) -> None:
+    """Raise `OCPIError` for a state that is not a tap state, a bookmark that is not a
+    date-time, or one later than this run's end (a clock that was ahead: reading from there
+    would read nothing and move the bookmark back to now, skipping everything between)."""
+    if not isinstance(state, dict):
+        raise OCPIError("state: must be a JSON object")
+    bookmarks = state.get("bookmarks") or {}
+    if not isinstance(bookmarks, dict):
+        raise OCPIError("state: `bookmarks` must be an object of stream name to bookmark")
+    known = set(streams)
+    for name, entry in bookmarks.items():
+        partitions = entry.get("partitions", []) if isinstance(entry, dict) else None
+        if not isinstance(partitions, list) or not all(isinstance(p, dict) for p in partitions):
+            raise OCPIError(f"state: the bookmark of {name} is not an object as tap-ocpi writes")
+        if name not in known:
+            continue
+        for item in (entry, *partitions):
+            value = item.get("replication_key_value")
+            if value is None:
+                continue
+            moment = parse_timestamp(value) if len(str(value)) <= 64 else None
+            if moment is None:
+                raise OCPIError(f"state: the bookmark of {name} is not a date-time")
+            if utc_text(moment) > window_end:
+                raise OCPIError(
+                    f"state: the bookmark of {name} ({utc_text(moment)}) is later than this "
+                    f"run's end ({window_end}); was a clock ahead? Nothing would be read: "
+                    f"correct or clear the state"
+                )
+
+
+def read_json_object(option: str, file: IO[str]) -> dict[str, Any]:
+    """The JSON object in a file given on the command line, or one line naming the option."""
+    try:
+        data = json.loads(file.read())
+    except UnicodeDecodeError:
+        raise OCPIError(f"{option}: the file is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise OCPIError(
+            f"{option}: the file is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise OCPIError(f"{option}: the file must hold a JSON object")
+    return data
+
+
+@contextlib.contextmanager
+def _opened(option: str, path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            yield file
+    except OSError as exc:
+        raise OCPIError(f"{option}: cannot read {path} ({exc.strerror or 'unreadable'})") from None
+
+
+class _ReportedElsewhere(logging.Filter):
+    """Drops the SDK's "An unhandled error occurred while syncing" for what is no error:
+    `--test` stopping a stream after one record (AbortedSync…), and failures the tap
+    reports itself in one line (`fatal`), where it would only repeat them without a reason.
+    """
+
+    MESSAGE = "An unhandled error occurred while syncing '%s'"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.MESSAGE:
+            return True
+        handled = (AbortedSyncFailedException, AbortedSyncPausedException, BrokenPipeError)
+        return not isinstance(sys.exc_info()[1], (*handled, *REPORTED))
+
+
+_REPORTED_ELSEWHERE = _ReportedElsewhere()
+
+
+def _silence_stdout() -> None:
+    """The reader is gone: later writes (the interpreter's flush at exit) go nowhere instead
+    of raising again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _tune_for_streaming() -> None:
