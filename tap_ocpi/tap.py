@@ -19,7 +19,6 @@ from typing import IO, Any, NoReturn
 
 import click
 import requests
-from singer_sdk import Tap
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
@@ -31,14 +30,16 @@ from singer_sdk.logging import StructuredFormatter
 from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIClient, OCPIStream, describe, utc_text
+from tap_ocpi.client import OCPIStream, utc_text
 from tap_ocpi.errors import OCPIError, OutputClosedError
 from tap_ocpi.normalize import parse_timestamp
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.sdk import TapInternals
 from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, invalid_settings
 from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 
 #: The settings schema (kept under its old name for scripts and tests that import it).
@@ -48,7 +49,7 @@ SETTINGS = SETTINGS_SCHEMA
 TERMINATION_GRACE = 10.0
 
 
-class TapOCPI(Tap):
+class TapOCPI(TapInternals):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
     name = "tap-ocpi"

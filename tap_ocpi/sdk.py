@@ -1,0 +1,109 @@
+"""Every place the tap overrides or calls an internal of the Singer SDK, in one module.
+
+The SDK's public hooks cover most of what a tap needs; these few do not, and each is here
+for a measured reason (said at each). tests/unit/test_sdk_contract.py fails loudly when an
+SDK upgrade changes a name, a signature or a behaviour relied on here.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
+
+from tap_ocpi.output import SingerOutput
+
+if TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+
+#: Where the SDK keeps a run's unpromoted bookmark candidates (singer_sdk.helpers._state).
+PROGRESS_MARKERS = "progress_markers"
+
+
+class StreamInternals(RESTStream[str]):
+    """The stream side: lean RECORD writes, bookmarks set once per stream, request metrics."""
+
+    #: The replication key of every stream (set by the base stream).
+    replication_key: str
+
+    def _increment_stream_state(
+        self, latest_record: dict, *, context: Context | None = None
+    ) -> None:
+        """No per-record bookkeeping: OCPI lists are unsorted, so the SDK would only collect
+        non-resumable progress markers (and warn that they are). A stream's bookmark is the
+        window end, set by `set_bookmark` once the window was read completely."""
+
+    def set_bookmark(self, value: str, context: Context | None) -> None:
+        """Make `value` the stream's bookmark, final (written with the next STATE)."""
+        state = self.get_context_state(context)
+        state.pop(PROGRESS_MARKERS, None)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
+
+    def drop_progress(self, context: Context | None) -> None:
+        """Forget anything this run would promote, so the saved bookmark stays as it was."""
+        self.get_context_state(context).pop(PROGRESS_MARKERS, None)
+
+    def _write_record_message(self, record: dict) -> None:
+        """The record as a RECORD message: the SDK's bytes, without its per-record detours.
+
+        The SDK walks each record against the selection mask, conforms types, builds a
+        `RecordMessage` and writes it unbuffered. When every field is selected, types need
+        no conforming (normalize.py) and the only stream map is the default one, none of
+        that changes a byte: the message dict goes straight to the block writer. Anything
+        else (deselected fields, user stream maps, another writer) takes the SDK's path.
+        """
+        if not self._lean_output:
+            super()._write_record_message(record)
+            return
+        mapped = self.stream_maps[0].transform(record)  # the SDK's flattening, if enabled
+        if mapped is None:
+            return
+        message: dict[str, Any] = {"type": "RECORD", "stream": self.name, "record": mapped}
+        if self._stream_version is not None:
+            message["version"] = self._stream_version
+        message["time_extracted"] = utc_now()
+        writer = self._tap.message_writer
+        assert isinstance(writer, SingerOutput)  # checked by _lean_output
+        writer.write_record(message)
+        self.state_manager.is_flushed = False
+
+    @cached_property
+    def _lean_output(self) -> bool:
+        """Whether `_write_record_message` may skip the SDK's path (asked at the first
+        record, when the catalog and the stream maps are settled)."""
+        maps = self.stream_maps
+        return (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == self.name
+            and self.TYPE_CONFORMANCE_LEVEL is TypeConformanceLevel.NONE
+            and isinstance(self._tap.message_writer, SingerOutput)
+            and all(self.mask.values())
+        )
+
+    def write_request_metric(self, response: requests.Response, context: Context | None) -> None:
+        """The SDK's `http_request_duration` METRIC for a request the transport made."""
+        self._write_request_duration_log(
+            endpoint=self.path, response=response, context=context, extra_tags=None
+        )
+
+
+class TapInternals(Tap):
+    """The tap side."""
+
+    def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # final in the SDK
+        """The SDK's order (by name), except that EVSEs and connectors come right after
+        locations: they replay what the locations read spooled (streams.py). The SDK syncs
+        streams in this order."""
+        return sorted(super().load_streams(), key=_sync_order)
+
+
+def _sync_order(stream: Stream) -> tuple[str, bool, str]:
+    module = str(getattr(stream, "module", stream.name))
+    return (module, stream.name != module, stream.name)
