@@ -11,11 +11,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
+from tap_ocpi.settings import invalid_settings
 
 if TYPE_CHECKING:
     import requests
@@ -102,6 +105,16 @@ class TapInternals(Tap):
         locations: they replay what the locations read spooled (streams.py). The SDK syncs
         streams in this order."""
         return sorted(super().load_streams(), key=_sync_order)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's validation (its built-in settings and their defaults included), with
+        errors that name the setting and never show its value: the SDK's quote the value,
+        so a token given as a number would be printed. One line (`OCPIError`)."""
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            problems = invalid_settings(self.config, exc.schema or self.config_jsonschema)
+            raise OCPIError(f"invalid settings: {'; '.join(problems)}") from None
 
 
 def _sync_order(stream: Stream) -> tuple[str, bool, str]:

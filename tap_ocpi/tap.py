@@ -22,7 +22,6 @@ import requests
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
-    ConfigValidationError,
     FatalAPIError,
     RetriableAPIError,
 )
@@ -37,7 +36,7 @@ from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.sdk import TapInternals
-from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, invalid_settings
+from tap_ocpi.settings import SETTINGS_SCHEMA, Settings
 from tap_ocpi.streams import STREAM_TYPES
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
@@ -77,16 +76,6 @@ class TapOCPI(TapInternals):
         end, now = self.settings.end_date, datetime.now(timezone.utc)
         return utc_text(min(end, now) if end else now)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's validation (its built-in settings, their defaults), but errors that
-        name the setting and never show its value: the SDK's messages quote the value, so
-        a token given as a number would be printed."""
-        try:
-            return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as exc:
-            problems = list(invalid_settings(self.config, exc.schema or self.config_jsonschema))
-            raise OCPIError(f"invalid settings: {'; '.join(problems)}") from None
-
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a state the tap cannot resume from before anything is read or written."""
         check_state(state, self.window_end, STREAM_SCHEMAS)
@@ -121,16 +110,17 @@ class TapOCPI(TapInternals):
 
     @cached_property
     def privacy(self) -> PrivacyPolicy:
-        return PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS)
+        """The privacy rules of the run, compiled once (the paths are checked here)."""
+        return PrivacyPolicy.from_config(self.settings.privacy, STREAM_SCHEMAS)
 
     @cached_property
     def client(self) -> OCPIClient:
-        auth = TokenAuth(self.config.get("token"), str(self.config.get("token_encoding", "auto")))
-        return OCPIClient(dict(self.config), auth, self.logger)
+        auth = TokenAuth(self.settings.token, self.settings.token_encoding)
+        return OCPIClient(self.settings, auth, self.logger)
 
     @cached_property
     def platform(self) -> Platform:
-        platform = negotiate(self.client, dict(self.config))
+        platform = negotiate(self.client, self.settings)
         self.logger.info(
             "Connected: OCPI %s, modules offered: %s",
             platform.wire_version,
@@ -144,16 +134,19 @@ class TapOCPI(TapInternals):
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no pre-sync hook
         """Check everything that can be checked before the first record, then sync."""
         selected = self.selected_stream_names()
-        policy = PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
         for name in selected:
-            self.logger.info("%s", policy.describe(name))
-        platform = self.platform
+            self.logger.info("%s", self.privacy.describe(name))
+        platform, offered = self.platform, []
         for name in selected:
             module = self.streams[name].module  # type: ignore[attr-defined]
-            if module not in platform.modules:
+            if module in platform.modules:
+                offered.append(name)
+            else:
                 self.logger.warning(
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
+        # Only streams that will be read need a salt: open data (locations only) needs none.
+        self.privacy.check_salt(offered)
         try:
             try:
                 super().sync_all()
@@ -180,7 +173,7 @@ class TapOCPI(TapInternals):
                 continue
             if stream.incomplete:
                 problems.append(f"{name}: {stream.incomplete}")
-            if stream.bad_records and not self.config.get("skip_bad_records"):
+            if stream.bad_records and not self.settings.skip_bad_records:
                 problems.append(f"{name}: {stream.bad_records} unreadable (see the log)")
                 skippable = True
             elif stream.bad_records:  # accepted, but never silently
