@@ -7,25 +7,32 @@ SDK upgrade changes a name, a signature or a behaviour relied on here.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
 from functools import cached_property
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib import StateMessage
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
-from tap_ocpi.errors import OCPIError
+from tap_ocpi.errors import OCPIError, OutputClosedError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.settings import invalid_settings
 
 if TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
-
-#: Where the SDK keeps a run's unpromoted bookmark candidates (singer_sdk.helpers._state).
-PROGRESS_MARKERS = "progress_markers"
 
 
 class StreamInternals(RESTStream[str]):
@@ -42,11 +49,15 @@ class StreamInternals(RESTStream[str]):
         window end, set by `set_bookmark` once the window was read completely."""
 
     def set_bookmark(self, value: str, context: Context | None) -> None:
-        """Make `value` the stream's bookmark, final (written with the next STATE)."""
+        """Make `value` the stream's bookmark, final (written with the next STATE), as the
+        SDK would: only for an incremental sync."""
+        if self.replication_method != REPLICATION_INCREMENTAL:
+            return
         state = self.get_context_state(context)
         state.pop(PROGRESS_MARKERS, None)
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
+        self.state_manager.is_flushed = False
 
     def drop_progress(self, context: Context | None) -> None:
         """Forget anything this run would promote, so the saved bookmark stays as it was."""
@@ -97,8 +108,34 @@ class StreamInternals(RESTStream[str]):
         )
 
 
+#: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
+TERMINATION_GRACE = 10.0
+
+
 class TapInternals(Tap):
-    """The tap side."""
+    """The tap side: a pre- and post-sync hook, stream order, and exits on signals."""
+
+    message_writer: SingerOutput
+
+    def before_sync(self) -> None:
+        """Checks before the first message (the SDK has no pre-sync hook)."""
+
+    def after_sync(self) -> None:
+        """Checks after every stream ran; may raise to fail the run."""
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK
+        self.before_sync()
+        try:
+            try:
+                super().sync_all()
+            finally:  # records still pending when a stream fails are written, not dropped
+                self.message_writer.flush()
+        except BrokenPipeError:  # `tap-ocpi … | head`: the reader of stdout went away
+            raise OutputClosedError(
+                "the reader of the output went away (broken pipe); stopped before the end "
+                "of the run, so the bookmarks of the streams not finished did not move"
+            ) from None
+        self.after_sync()
 
     def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # final in the SDK
         """The SDK's order (by name), except that EVSEs and connectors come right after
@@ -115,6 +152,47 @@ class TapInternals(Tap):
         except ConfigValidationError as exc:
             problems = invalid_settings(self.config, exc.schema or self.config_jsonschema)
             raise OCPIError(f"invalid settings: {'; '.join(problems)}") from None
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.
+
+        The SDK writes the state and exits 0, so an interrupted export looks complete. The
+        state is safe to resume from: a stream's bookmark moves only when it was read to
+        the end, so the one being read keeps its old bookmark. If the signal lands while a
+        block of records is being written, that write finishes first (`when_idle`); should
+        the reader never drain it, the tap exits without the last STATE after
+        `TERMINATION_GRACE` seconds (the last one written is as safe).
+        """
+        code = 128 + signum
+        timer = threading.Timer(TERMINATION_GRACE, os._exit, (code,))
+        timer.daemon = True
+        timer.start()
+        self.message_writer.when_idle(lambda: self._terminate(signum))
+
+    def _terminate(self, signum: int) -> None:
+        """`os._exit` because a page fetch may be in flight on the prefetch thread, and a
+        normal exit would wait for it (up to request_timeout x max_retries)."""
+        code = 128 + signum
+        try:
+            # Unconditionally (the SDK's state writer skips a state it wrote before): the
+            # target sees a STATE last, after every record written.
+            self.message_writer.write_message(StateMessage(value=self.state))
+        finally:
+            # Nothing may stop the exit: the signal can land inside a write to stdout, and
+            # writing or flushing again from here then raises (a reentrant call).
+            with contextlib.suppress(Exception):
+                self.logger.error(
+                    "Interrupted by %s: the state written last is safe to resume from; "
+                    "exiting with status %d",
+                    signal.Signals(signum).name,
+                    code,
+                )
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            with contextlib.suppress(Exception):
+                logging.shutdown()
+            os._exit(code)
 
 
 def _sync_order(stream: Stream) -> tuple[str, bool, str]:

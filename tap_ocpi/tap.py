@@ -8,13 +8,10 @@ import io
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cached_property
-from types import FrameType
 from typing import IO, Any, NoReturn
 
 import click
@@ -26,7 +23,6 @@ from singer_sdk.exceptions import (
     RetriableAPIError,
 )
 from singer_sdk.logging import StructuredFormatter
-from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream, utc_text
@@ -43,9 +39,6 @@ from tap_ocpi.versions import Platform, negotiate
 
 #: The settings schema (kept under its old name for scripts and tests that import it).
 SETTINGS = SETTINGS_SCHEMA
-
-#: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
-TERMINATION_GRACE = 10.0
 
 
 class TapOCPI(TapInternals):
@@ -131,8 +124,8 @@ class TapOCPI(TapInternals):
     def selected_stream_names(self) -> list[str]:
         return [name for name, stream in self.streams.items() if stream.selected]
 
-    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no pre-sync hook
-        """Check everything that can be checked before the first record, then sync."""
+    def before_sync(self) -> None:
+        """Check everything that can be checked before the first record."""
         selected = self.selected_stream_names()
         for name in selected:
             self.logger.info("%s", self.privacy.describe(name))
@@ -147,17 +140,9 @@ class TapOCPI(TapInternals):
                 )
         # Only streams that will be read need a salt: open data (locations only) needs none.
         self.privacy.check_salt(offered)
-        try:
-            try:
-                super().sync_all()
-            finally:  # records still pending when a stream fails are written, not dropped
-                self.message_writer.flush()
-        except BrokenPipeError:
-            _silence_stdout()
-            raise OutputClosedError(
-                "the reader of the output went away (broken pipe); stopped before the end "
-                "of the run, so the bookmarks of the streams not finished did not move"
-            ) from None
+
+    def after_sync(self) -> None:
+        """After every stream ran: fail the run when one was not read completely."""
         self.fail_on_incomplete_streams()
 
     def fail_on_incomplete_streams(self) -> None:
@@ -189,47 +174,6 @@ class TapOCPI(TapInternals):
                 f"{'; '.join(problems)}{hint}"
             )
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.
-
-        The SDK writes the state and exits 0, so an interrupted export looks complete. The
-        state is safe to resume from: a stream's bookmark moves only when it was read to
-        the end, so the one being read keeps its old bookmark. If the signal lands while a
-        block of records is being written, that write finishes first (`when_idle`); should
-        the reader never drain it, the tap exits without the last STATE after
-        `TERMINATION_GRACE` seconds (the last one written is as safe).
-        """
-        code = 128 + signum
-        timer = threading.Timer(TERMINATION_GRACE, os._exit, (code,))
-        timer.daemon = True
-        timer.start()
-        self.message_writer.when_idle(lambda: self._terminate(signum))
-
-    def _terminate(self, signum: int) -> None:
-        """`os._exit` because a page fetch may be in flight on the prefetch thread, and a
-        normal exit would wait for it (up to request_timeout x max_retries)."""
-        code = 128 + signum
-        try:
-            # Unconditionally (the SDK's state writer skips a state it wrote before): the
-            # target sees a STATE last, after every record written.
-            self.message_writer.write_message(StateMessage(value=self.state))
-        finally:
-            # Nothing may stop the exit: the signal can land inside a write to stdout, and
-            # writing or flushing again from here then raises (a reentrant call).
-            with contextlib.suppress(Exception):
-                self.logger.error(
-                    "Interrupted by %s: the state written last is safe to resume from; "
-                    "exiting with status %d",
-                    signal.Signals(signum).name,
-                    code,
-                )
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            with contextlib.suppress(Exception):
-                logging.shutdown()
-            os._exit(code)
-
 
 #: Failures reported as one line (`fatal`); anything else is a defect and keeps its trace.
 REPORTED = (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException)
@@ -241,6 +185,8 @@ def main() -> None:
     try:
         TapOCPI.cli()
     except REPORTED as exc:
+        if isinstance(exc, OutputClosedError):
+            _silence_stdout()
         fatal(_one_line(exc))
 
 

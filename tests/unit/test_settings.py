@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import PluginBase
 
 from tap_ocpi.auth import token_problem
 from tap_ocpi.errors import OCPIError
@@ -143,6 +145,10 @@ def test_no_validation_message_shows_a_value() -> None:
 def test_the_sdk_validation_hook_gives_one_value_free_line() -> None:
     """`_validate_config` (sdk.py) turns the SDK's ConfigValidationError, whose messages
     quote values, into one OCPIError; its built-in settings are validated too."""
+    assert list(inspect.signature(PluginBase._validate_config).parameters) == [
+        "self",
+        "raise_errors",
+    ]
     with pytest.raises(OCPIError) as caught:
         TapOCPI(config={"versions_url": URL, "token": int(SECRET), "batch_config": "x"})
     message = str(caught.value)
