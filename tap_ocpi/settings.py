@@ -307,8 +307,9 @@ def _describe(error: ValidationError) -> str:
     if kind == "format":
         return f"{where}: must be a {expected}"
     if kind in ("anyOf", "oneOf"):
-        options = [_types(sub.get("type", "value")) for sub in expected]
-        return f"{where}: must be {' or '.join(options)}"
+        if all("type" in sub for sub in expected):
+            return f"{where}: must be {' or '.join(_types(sub['type']) for sub in expected)}"
+        return f"{where}: has a type or form the setting does not take"
     if kind == "additionalProperties":
         return f"{where}: has a setting that is not known"
     return f"{where}: is not valid ({kind})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import io
 import json
@@ -45,7 +46,8 @@ class TapOCPI(TapInternals):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
     name = "tap-ocpi"
-    config_jsonschema = SETTINGS
+    # A copy: the SDK adds its built-in settings to the tap's schema in place.
+    config_jsonschema = copy.deepcopy(SETTINGS_SCHEMA)
     message_writer_class = SingerOutput
     message_writer: SingerOutput
 

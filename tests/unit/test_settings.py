@@ -136,7 +136,7 @@ def test_no_validation_message_shows_a_value() -> None:
     """Every kind of schema error, for every setting: the text never holds the value."""
     marker = "VALUE-7f3a"
     for name in SETTINGS_SCHEMA["properties"]:
-        for value in (marker, [marker], {marker: marker}, {"x": [marker]}, 1e300):
+        for value in (marker, [marker], {"x": marker}, {"x": [marker]}, [{"x": marker}], 1e300):
             for problem in invalid_settings({"versions_url": URL, name: value}, SETTINGS_SCHEMA):
                 assert marker not in problem, (name, problem)
                 assert "1e+300" not in problem, (name, problem)
