@@ -265,11 +265,24 @@ class Settings:
     @property
     def privacy(self) -> dict[str, Any]:
         """The privacy settings in the form `PrivacyPolicy.from_config` reads."""
-        return {
-            "privacy_pass": dict(self.privacy_pass),
-            "privacy_hash": dict(self.privacy_hash),
-            "privacy_salt": self.privacy_salt,
-        }
+        return privacy_settings(
+            {
+                "privacy_pass": self.privacy_pass,
+                "privacy_hash": self.privacy_hash,
+                "privacy_salt": self.privacy_salt,
+            }
+        )
+
+
+def privacy_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """privacy_pass, privacy_hash and privacy_salt in the form `PrivacyPolicy.from_config`
+    reads, from a config that may not be validated (discovery: privacy decides the schemas,
+    and checks these settings itself, naming them)."""
+    return {
+        "privacy_pass": _paths(config.get("privacy_pass")),
+        "privacy_hash": _paths(config.get("privacy_hash")),
+        "privacy_salt": config.get("privacy_salt"),
+    }
 
 
 # -- validation messages without values ------------------------------------------------------
@@ -366,10 +379,13 @@ def _ca_bundle(path: str | None) -> str | None:
     return path
 
 
-def _paths(raw: Any) -> PathSetting:
-    """stream → field paths; a comma-separated string is split here (privacy checks each)."""
+def _paths(raw: Any) -> Any:
+    """stream → field paths; a comma-separated string is split here (privacy checks each,
+    and says what is wrong with anything that is not a mapping)."""
     if not raw:
         return {}
+    if not isinstance(raw, Mapping):
+        return raw
     return {
         stream: tuple(entries.split(",")) if isinstance(entries, str) else tuple(entries or ())
         for stream, entries in raw.items()

@@ -33,7 +33,7 @@ from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.sdk import TapInternals
-from tap_ocpi.settings import SETTINGS_SCHEMA, Settings
+from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, privacy_settings
 from tap_ocpi.streams import STREAM_TYPES
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
@@ -53,6 +53,8 @@ class TapOCPI(TapInternals):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not kwargs.get("validate_config", True):
+            return  # discovery: the SDK does not validate it, and it needs no platform
         start = self.settings.start_date
         if start is not None and utc_text(start) >= self.window_end:
             raise OCPIError(
@@ -73,7 +75,8 @@ class TapOCPI(TapInternals):
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Refuse a state the tap cannot resume from before anything is read or written."""
-        check_state(state, self.window_end, STREAM_SCHEMAS)
+        if state:  # (discovery passes none)
+            check_state(state, self.window_end, STREAM_SCHEMAS)
         super().load_state(state)
 
     @classmethod
@@ -106,7 +109,7 @@ class TapOCPI(TapInternals):
     @cached_property
     def privacy(self) -> PrivacyPolicy:
         """The privacy rules of the run, compiled once (the paths are checked here)."""
-        return PrivacyPolicy.from_config(self.settings.privacy, STREAM_SCHEMAS)
+        return PrivacyPolicy.from_config(privacy_settings(self.config), STREAM_SCHEMAS)
 
     @cached_property
     def client(self) -> OCPIClient:

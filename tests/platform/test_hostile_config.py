@@ -345,3 +345,14 @@ def test_a_missing_salt_stops_before_any_record_when_tokens_are_offered(
     assert paths, "the platform was not asked what it offers"
     lists = ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo")
     assert not [p for p in paths if p.split("?")[0].rstrip("/").endswith(lists)], paths
+
+
+def test_discovery_needs_no_settings() -> None:
+    """`meltano select --list` runs discovery before the platform is configured: as before,
+    the SDK only warns, and the catalog comes out (privacy shapes the schemas)."""
+    run = run_tap({}, "--discover", timeout=TIMEOUT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    streams = {entry["tap_stream_id"] for entry in json.loads(run.stdout)["streams"]}
+    assert {"locations", "sessions", "tokens"} <= streams
+    bad = run_tap({"privacy_pass": {"nosuch": "x"}}, "--discover", timeout=TIMEOUT)
+    one_line_error(bad, "privacy_pass: unknown stream", secrets=[])
