@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 import pytest
-from meltano_e2e import Meltano, MeltanoResult
 
+from support.meltano_e2e import Meltano, MeltanoResult
 from tap_ocpi.mock_platform import MockPlatform
 
 pytestmark = pytest.mark.e2e

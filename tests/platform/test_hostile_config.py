@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from robustness_helpers import Scripted, paged
-from tap_runner import TapRun, clean_env, discover, run_tap, select
 
+from support.config import TOP_LEVEL, tap_config
+from support.robustness_helpers import Scripted, paged
+from support.tap_runner import TapRun, clean_env, discover, run_tap, select
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 SALT = "hostile-config-salt-0123456789"
@@ -52,15 +53,11 @@ def _fresh_log(platform: MockPlatform) -> None:
     platform.clear_request_log()
 
 
+USUAL = {"privacy_salt": SALT, "max_retries": 1, "start_date": "2020-01-01T00:00:00Z"}
+
+
 def config_for(platform: MockPlatform, **extra: Any) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "privacy_salt": SALT,
-        "max_retries": 1,
-        "start_date": "2020-01-01T00:00:00Z",
-        **extra,
-    }
+    return tap_config(platform, USUAL, **extra)
 
 
 def secrets_of(platform: MockPlatform) -> list[str]:
@@ -343,8 +340,7 @@ def test_a_missing_salt_stops_before_any_record_when_tokens_are_offered(
     # it knew that only after asking the platform what it offers, and read no list
     paths = [record.path for record in platform.request_log]
     assert paths, "the platform was not asked what it offers"
-    lists = ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo")
-    assert not [p for p in paths if p.split("?")[0].rstrip("/").endswith(lists)], paths
+    assert not [p for p in paths if p.split("?")[0].rstrip("/").endswith(TOP_LEVEL)], paths
 
 
 def test_discovery_needs_no_settings() -> None:
