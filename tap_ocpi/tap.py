@@ -27,6 +27,7 @@ from singer_sdk.logging import StructuredFormatter
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream, utc_text
+from tap_ocpi.diagnose import run_diagnosis
 from tap_ocpi.errors import OCPIError, OutputClosedError
 from tap_ocpi.normalize import parse_timestamp
 from tap_ocpi.output import SingerOutput
@@ -89,11 +90,40 @@ class TapOCPI(TapInternals):
         return super().cb_config(ctx, param, value)
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, plus `--diagnose` (diagnose.py)."""
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--diagnose"],
+                is_flag=True,
+                help="Probe the platform in a few requests and report what it does and what "
+                "the tap will do about it (--format json for tickets and CI). Writes no "
+                "RECORD or STATE.",
+            )
+        )
+        return command
+
+    @classmethod
     def invoke(
-        cls, *, state: IO[str] | None = None, catalog: IO[str] | None = None, **kwargs: Any
+        cls,
+        *,
+        diagnose: bool = False,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        """--state and --catalog: invalid JSON is one line naming the option (the SDK would
-        show a stack trace); the SDK then reads the text we read."""
+        """The SDK's run, or `--diagnose`. --state and --catalog: invalid JSON is one line
+        naming the option (the SDK would show a stack trace); the SDK then reads the text
+        we read."""
+        if diagnose:
+            config = kwargs.get("config")
+            tap = cls(
+                config=getattr(config, "config", None),
+                parse_env_config=bool(getattr(config, "parse_env", False)),
+                validate_config=True,
+            )
+            sys.exit(run_diagnosis(tap, kwargs.get("about_format")))
         if state is not None:
             state = io.StringIO(json.dumps(read_json_object("--state", state)))
         if catalog is not None:
