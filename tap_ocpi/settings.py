@@ -21,7 +21,7 @@ from singer_sdk.plugin_base import JSONSchemaValidator  # the SDK's own config v
 
 from tap_ocpi.auth import token_problem
 from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import parse_timestamp
+from tap_ocpi.timestamps import parse_timestamp
 
 #: The one place defaults live: the schema shows them, `Settings.from_config` applies them.
 DEFAULTS: dict[str, Any] = {

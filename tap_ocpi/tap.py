@@ -26,16 +26,16 @@ from singer_sdk.exceptions import (
 from singer_sdk.logging import StructuredFormatter
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIStream, utc_text
+from tap_ocpi.client import OCPIStream
 from tap_ocpi.diagnose import run_diagnosis
 from tap_ocpi.errors import OCPIError, OutputClosedError
-from tap_ocpi.normalize import parse_timestamp
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.sdk import TapInternals
 from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, privacy_settings
 from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.timestamps import parse_timestamp, utc_text
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 
