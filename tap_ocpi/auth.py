@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import unicodedata
 from typing import Literal
 
 import requests
@@ -24,6 +25,30 @@ def encode_token(token: str, encoding: Encoding) -> str:
     if encoding == "base64":
         return base64.b64encode(token.encode("utf-8")).decode("ascii")
     return token
+
+
+def token_problem(token: str, mode: str = "auto") -> str | None:
+    """What keeps a configured token from working, in words that never include the token.
+
+    Checked at start, so a token read from a mounted secret (a trailing newline) or pasted
+    with a space fails with one line before any request, not with a header error that
+    prints it. Sent as is (plain, and in auto mode on 2.1.1 or after a fallback), it must
+    also fit an HTTP header (Latin-1).
+    """
+    if token != token.strip():
+        return "starts or ends with whitespace or a line break (a newline from a secret file?)"
+    if any(unicodedata.category(char) == "Cc" for char in token):
+        return "contains a line break or another control character"
+    if mode != "base64":
+        try:
+            token.encode("latin-1")
+        except UnicodeEncodeError:
+            return (
+                "contains characters that cannot be sent in an HTTP header (an emoji or "
+                "another non-Latin-1 character); if the platform expects the token Base64 "
+                "encoded, set token_encoding to base64"
+            )
+    return None
 
 
 def default_encoding(version: str) -> Encoding:

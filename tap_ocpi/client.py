@@ -29,6 +29,7 @@ from tap_ocpi.transport import ListPage
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_ocpi.settings import Settings
     from tap_ocpi.tap import TapOCPI
     from tap_ocpi.transport import OCPIClient
     from tap_ocpi.versions import Platform
@@ -74,6 +75,10 @@ class OCPIStream(StreamInternals):
     def platform(self) -> Platform:
         return self.ocpi_tap.platform
 
+    @property
+    def settings(self) -> Settings:
+        return self.ocpi_tap.settings
+
     @cached_property
     def _page_decoder(self) -> PageDecoder | None:
         """Pages decoded straight into output records, where privacy and version allow."""
@@ -86,13 +91,13 @@ class OCPIStream(StreamInternals):
     def date_window(self, context: Context | None) -> dict[str, str]:
         """`date_from` = later of start_date and (bookmark - lookback); `date_to` = run start
         or end_date. Sessions always get a date_from (the spec requires it)."""
-        config = self.config
+        settings = self.settings
         starts: list[str] = []
-        if config.get("start_date"):
-            starts.append(utc_text(parse_utc(str(config["start_date"]), "start_date")))
+        if settings.start_date:
+            starts.append(utc_text(settings.start_date))
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark:
-            lookback = timedelta(minutes=int(config.get("lookback_minutes") or 0))
+            lookback = timedelta(minutes=settings.lookback_minutes)
             starts.append(utc_text(parse_utc(str(bookmark), "the saved bookmark") - lookback))
         window = {"date_to": self.ocpi_tap.window_end}
         if starts:
@@ -119,7 +124,7 @@ class OCPIStream(StreamInternals):
             self.name,
             module_url,
             window=self.date_window(context),
-            page_size=int(self.config.get("page_size") or 1000),
+            page_size=self.settings.page_size,
             fetch=lambda url: self.fetch(url, context),
             logger=self.logger,
         )
@@ -133,7 +138,7 @@ class OCPIStream(StreamInternals):
 
     def settle_bookmark(self, context: Context | None) -> None:
         """Move the bookmark to the window end if everything was read, else keep it."""
-        if self.incomplete or (self.bad_records and not self.config.get("skip_bad_records")):
+        if self.incomplete or (self.bad_records and not self.settings.skip_bad_records):
             self._hold_bookmark(context)
         else:
             self._mark_complete(context)
@@ -244,9 +249,9 @@ class OCPIStream(StreamInternals):
         """Object properties the SDK's flattening expands into columns. A null object would
         reach the target as one unknown column (`cdr_token`), which typed targets reject;
         without the key, the flattened columns are simply null."""
-        if not self.config.get("flattening_enabled"):
+        if not self.settings.flattening_enabled:
             return []
-        return _object_paths(self.schema, int(self.config.get("flattening_max_depth") or 1))
+        return _object_paths(self.schema, self.settings.flattening_max_depth)
 
     @cached_property
     def _privacy(self) -> Callable[[dict[str, Any], bool], dict[str, Any]]:

@@ -84,7 +84,7 @@ def diagnose(tap: TapOCPI) -> Report:
     """Negotiate, probe every selected stream's module, and say what the tap will do."""
     client = tap.client
     platform = tap.platform  # the tap's own negotiation (one-line errors on failure)
-    pinned = tap.config.get("ocpi_version")
+    pinned = tap.settings.ocpi_version
     why = f"pinned by ocpi_version {pinned}" if pinned else "the highest version both sides read"
     report = Report(
         versions_offered=list(getattr(platform, "offered", ()) or [platform.wire_version]),

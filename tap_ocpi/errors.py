@@ -17,3 +17,7 @@ class OCPIStatusError(OCPIError):
 
 class BadRecord(ValueError):  # noqa: N818 -- name fixed by the module contract
     """A record that cannot be read at all. The message names fields, never values."""
+
+
+class OutputClosedError(OCPIError):
+    """The reader of stdout went away (a closed pipe): the run stops, state not confirmed."""

@@ -31,6 +31,7 @@ from tap_ocpi.salvage import BOM, Unreadable, UnscannableError, salvage
 if TYPE_CHECKING:
     from tap_ocpi.auth import TokenAuth
     from tap_ocpi.fastpath import PageDecoder
+    from tap_ocpi.settings import Settings
 
 # Configuration modules never carry routing headers (OCPI 2.2.1 §4.1.4).
 CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
@@ -63,11 +64,6 @@ class ListPage:
     def received(self) -> int:
         """How many objects the platform sent (what offset paging advances by)."""
         return len(self.data) + len(self.unreadable)
-
-
-def _setting(config: dict[str, Any], key: str, default: float) -> Any:
-    value = config.get(key)
-    return default if value is None else value
 
 
 def _path(url: str) -> str:
@@ -140,16 +136,13 @@ class PlatformSession(requests.Session):
         return target
 
 
-def ca_bundle(config: dict[str, Any]) -> str | bool:
-    """What every request of the run verifies certificates against: the ca_bundle setting,
-    else a bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (requests' own convention),
-    else the default trust store. Verification is always on; there is no switch for it."""
-    bundle = config.get("ca_bundle")
+def ca_bundle(bundle: str | None) -> str | bool:
+    """What every request of the run verifies certificates against: the ca_bundle setting
+    (settings.py checked that it exists), else a bundle named by REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE (requests' own convention), else the default trust store. Verification
+    is always on; there is no switch for it."""
     if bundle:
-        # Checked up front: requests would raise an OSError on the first request instead.
-        if not os.path.exists(str(bundle)):
-            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
-        return str(bundle)
+        return bundle
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
@@ -175,8 +168,8 @@ class Throttle:
 class OCPIClient:
     """The transport of one run: session, token, OCPI headers, envelope checks, retries."""
 
-    def __init__(self, config: dict[str, Any], auth: TokenAuth, logger: Any) -> None:
-        self.config = config
+    def __init__(self, settings: Settings, auth: TokenAuth, logger: Any) -> None:
+        self.settings = settings
         self.auth = auth
         self.logger = logger
         self.version: str | None = None
@@ -185,14 +178,14 @@ class OCPIClient:
         redaction.install(auth.token)
         self.session = PlatformSession()
         wire.mount(self.session)
-        self.session.verify = ca_bundle(config)
+        self.session.verify = ca_bundle(settings.ca_bundle)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
-        self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
-        self.timeout = int(_setting(config, "request_timeout", 60))
-        self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
-        self.max_wait = float(_setting(config, "retry_max_wait", 60))
-        self.max_bytes = int(float(_setting(config, "max_response_mb", 256)) * (1 << 20))
+        self.throttle = Throttle(settings.max_requests_per_second)
+        self.timeout = settings.request_timeout
+        self.max_tries = max(1, settings.max_retries)
+        self.max_wait = settings.retry_max_wait
+        self.max_bytes = settings.max_response_mb << 20
         #: Requests sent and retries made this run (for the streams' summary lines).
         self.requests = self.retries = 0
 
@@ -209,8 +202,9 @@ class OCPIClient:
                 ("OCPI-to-country-code", "to_country_code"),
                 ("OCPI-to-party-id", "to_party_id"),
             ):
-                if self.config.get(key):
-                    headers[header] = str(self.config[key])
+                value = getattr(self.settings, key)
+                if value:
+                    headers[header] = value
         return headers
 
     def retrying(self, func: Callable[[], T]) -> Callable[[], T]:

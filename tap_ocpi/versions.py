@@ -16,6 +16,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_ocpi.errors import OCPIError
 
 if TYPE_CHECKING:
+    from tap_ocpi.settings import Settings
     from tap_ocpi.transport import OCPIClient
 
 #: Versions we can read, best first. "2.2" (deprecated) is read with the 2.2.1 mapping.
@@ -35,14 +36,14 @@ class Platform:
     roles_known: bool  # 2.2+ lists roles; in 2.1.1 a module may not be a Sender at all
 
 
-def negotiate(client: OCPIClient, config: dict[str, Any]) -> Platform:
+def negotiate(client: OCPIClient, settings: Settings) -> Platform:
     """Negotiate with the platform; raises OCPIError with one clear line on failure."""
-    versions_url = str(config["versions_url"])
+    versions_url = settings.versions_url
     document = _versions_document(client, versions_url)
     if isinstance(document, dict) and "endpoints" in document:
         details, wire = document, str(document.get("version", ""))
     else:
-        wire, details_url = choose_version(document, config.get("ocpi_version"))
+        wire, details_url = choose_version(document, settings.ocpi_version)
         client.version = wire  # the details request already carries 2.2+ tracing headers
         details = client.get(details_url, "versions")
     if wire not in SHAPES:
@@ -54,7 +55,7 @@ def negotiate(client: OCPIClient, config: dict[str, Any]) -> Platform:
     client.auth.use_version_default(wire)
     roles_known = SHAPES[wire] != "2.1.1"
     modules = endpoint_map(details, roles_known)
-    owner = _owner(client, config, modules) if not roles_known else None
+    owner = _owner(client, settings, modules) if not roles_known else None
     return Platform(SHAPES[wire], wire, modules, owner, roles_known)
 
 
@@ -131,10 +132,10 @@ def endpoint_map(details: Any, roles_known: bool) -> dict[str, str]:
     return modules
 
 
-def _owner(client: OCPIClient, config: dict[str, Any], modules: dict[str, str]) -> tuple[str, str]:
-    """2.1.1 objects carry no owner: take it from the config, else the credentials object."""
-    if config.get("to_country_code") and config.get("to_party_id"):
-        return str(config["to_country_code"]), str(config["to_party_id"])
+def _owner(client: OCPIClient, settings: Settings, modules: dict[str, str]) -> tuple[str, str]:
+    """2.1.1 objects carry no owner: take it from the settings, else the credentials object."""
+    if settings.to_country_code and settings.to_party_id:
+        return settings.to_country_code, settings.to_party_id
     credentials_url = modules.get("credentials")
     if credentials_url:
         try:
