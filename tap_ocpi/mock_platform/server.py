@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -570,6 +571,11 @@ class PlatformServer(ThreadingHTTPServer):
         self.app = app
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request (a killed tap) is no server error: stay quiet."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, add: bool) -> None:
         with self._conn_lock:
