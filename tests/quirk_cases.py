@@ -3,9 +3,9 @@
 One `Case` per quirk: the platform's fault set, the streams read and the version. `measure`
 runs the tap (a subprocess) once with the quirk on and reports what the closing note needs:
 objects on the platform, objects emitted (distinct), duplicates, exit status, requests made
-(the platform's own count). When the first run is incomplete (non-zero exit, or objects missing), the quirk is
-switched off (the server fixed) and the tap runs again from the saved state: the two runs
-together must deliver every object. Used by tests/test_completeness.py and
+(the platform's own count). When the first run is incomplete (non-zero exit, or objects
+missing), the quirk is switched off (the server fixed) and the tap runs again from the saved
+state: the two runs together must deliver every object. Used by tests/test_completeness.py and
 tests/benchmarks/quirks.py.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robustness_helpers import SALT, emitted_keys, key_of
-from tap_runner import TapRun, run_tap
+from tap_runner import TapRun, run_tap, select
 
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.mock_platform.config import CPO_PARTY
@@ -75,21 +75,6 @@ def tap_config(platform: MockPlatform, version: str) -> dict[str, Any]:
         "retry_max_wait": 0,
         "max_retries": 2,
     }
-
-
-def catalog_for(catalog: dict[str, Any], streams: tuple[str, ...]) -> dict[str, Any]:
-    """Only `streams` selected (locations' children evses/connectors stay off)."""
-    out = {"streams": []}
-    for entry in catalog["streams"]:
-        entry = {**entry, "metadata": [dict(m) for m in entry["metadata"]]}
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"] = {
-                    **item["metadata"],
-                    "selected": entry["tap_stream_id"] in streams,
-                }
-        out["streams"].append(entry)
-    return out
 
 
 @dataclass
@@ -176,7 +161,7 @@ def measure(
         platform.set_faults(case.faults)
         expected = expected_keys(platform, case.streams, case.version)
         config = tap_config(platform, case.version)
-        selected = catalog_for(catalog, case.streams)
+        selected = select(catalog, set(case.streams))
         before = platform.stats()["requests"]
         first = _run(config, selected, None, timeout)
         requests = platform.stats()["requests"] - before

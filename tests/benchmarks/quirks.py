@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quirk_cases import BY_NAME, CASES, HEADER, measure  # noqa: E402
-from tap_runner import discover  # noqa: E402
+from quirk_cases import BY_NAME, CASES, HEADER, measure
+from tap_runner import discover
 
 
 def main() -> int:
