@@ -95,6 +95,8 @@ class Result:
     missed: dict[str, int] = field(default_factory=dict)
     recovered: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    #: Path and query of every request of the first run, in order.
+    log: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -162,9 +164,11 @@ def measure(
         expected = expected_keys(platform, case.streams, case.version)
         config = tap_config(platform, case.version)
         selected = select(catalog, set(case.streams))
+        platform.clear_request_log()
         before = platform.stats()["requests"]
         first = _run(config, selected, None, timeout)
         requests = platform.stats()["requests"] - before
+        log = [r.path for r in platform.request_log]
         got = emitted_keys(first.messages) if first else {}
         result = Result(
             case=case,
@@ -175,6 +179,7 @@ def measure(
             requests=requests,
             error=_last_line(first.stderr) if first and first.returncode else "",
             first=first,
+            log=log,
         )
         if case.name == "kwh_case" and first is not None:
             sessions = first.records.get("sessions", [])
