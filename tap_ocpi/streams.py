@@ -53,6 +53,7 @@ class _LocationChild(OCPIStream):
 
     parent_stream_type = LocationsStream
     state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per location
+    schema_once = True  # the SDK would re-send the SCHEMA for every location (sdk.py)
     position: ClassVar[int]  # 0: evses, 1: connectors in LocationsStream.current_children
 
     @property
@@ -68,14 +69,6 @@ class _LocationChild(OCPIStream):
 
     def private_flag(self, record: dict[str, Any]) -> bool:
         return self.parent.current_children[2]
-
-    def _write_schema_message(self) -> None:
-        # The SDK re-sends a child's SCHEMA for every parent record; once per run suffices.
-        if not self._schema_sent:
-            self._schema_sent = True
-            super()._write_schema_message()
-
-    _schema_sent = False
 
 
 class EvsesStream(_LocationChild):

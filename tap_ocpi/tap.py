@@ -21,12 +21,13 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIClient, OCPIStream, describe, parse_utc, utc_text
+from tap_ocpi.client import OCPIStream, parse_utc, utc_text
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 
 _PATHS = th.ObjectType(additional_properties=th.ArrayType(th.StringType()))

@@ -16,7 +16,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_ocpi.errors import OCPIError
 
 if TYPE_CHECKING:
-    from tap_ocpi.client import OCPIClient
+    from tap_ocpi.transport import OCPIClient
 
 #: Versions we can read, best first. "2.2" (deprecated) is read with the 2.2.1 mapping.
 SUPPORTED = ("2.3.0", "2.2.1", "2.2", "2.1.1")

@@ -23,8 +23,9 @@ from singer_sdk.singerlib import StateMessage
 from test_privacy_e2e import spec_objects
 
 from tap_ocpi import output
-from tap_ocpi.client import OCPIStream, PageDecoder
+from tap_ocpi.client import OCPIStream
 from tap_ocpi.errors import OCPIError
+from tap_ocpi.fastpath import PageDecoder
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.normalize import BadRecord, normalizer, projected_type
 from tap_ocpi.privacy import PrivacyPolicy, is_private
@@ -77,15 +78,12 @@ def fast_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> Any
     kind = projected_type(stream, version, OWNER, projection.keep)
     assert kind is not None
     decoder = PageDecoder(stream, kind, projection)
-    response = _response({"status_code": 1000, "data": [raw]})
-    return response._ocpi["data"][0] if decoder.decode(response) else None
+    records = decoder.decode(_page({"status_code": 1000, "data": [raw]}))
+    return None if records is None else records[0]
 
 
-def _response(body: Any) -> Any:
-    class Page:
-        content = msgspec.json.encode(body)
-
-    return Page()
+def _page(body: Any) -> bytes:
+    return msgspec.json.encode(body)
 
 
 @pytest.mark.parametrize("setting", SETTINGS)
@@ -196,7 +194,7 @@ def test_a_platform_that_never_fits_is_not_tried_on_every_page(platform: MockPla
     decoder = PageDecoder("sessions", kind, projection)
     odd = {**_session(platform), "x_vendor": 1}
     for _ in range(PageDecoder.GIVE_UP_AFTER + 2):
-        assert not decoder.decode(_response({"status_code": 1000, "data": [odd]}))
+        assert decoder.decode(_page({"status_code": 1000, "data": [odd]})) is None
     assert decoder.refused == PageDecoder.GIVE_UP_AFTER  # then it stopped trying
 
 

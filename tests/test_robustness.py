@@ -42,10 +42,10 @@ from seeded_fault_run import fault_run
 from tap_runner import TapRun, discover, run_tap, select
 
 from tap_ocpi.auth import TokenAuth, encode_token
-from tap_ocpi.client import OCPIClient
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.tap import SETTINGS
+from tap_ocpi.transport import OCPIClient
 
 TOKEN = "robust-token-0815"
 

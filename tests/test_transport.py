@@ -13,8 +13,8 @@ import pytest
 import requests_mock as rm
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import AuthRejectedError, OCPIClient, OCPIStatusError, retry_after_seconds
-from tap_ocpi.errors import OCPIError
+from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
+from tap_ocpi.transport import OCPIClient, retry_after_seconds
 from tap_ocpi.versions import choose_version, negotiate
 
 HOST = "https://cpo.example.com"

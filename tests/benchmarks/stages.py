@@ -29,6 +29,7 @@ from tap_ocpi.normalize import normalizer, split_location
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
 from tap_ocpi.tap import TapOCPI
+from tap_ocpi.transport import ListPage
 
 
 def best(fn: Callable[[], Any], repeat: int) -> float:
@@ -193,32 +194,24 @@ def main() -> int:
     page_decoder = stream._page_decoder
     if page_decoder is not None:
 
-        class Response:
-            content = b""
-
         def projected() -> None:
-            response = Response()
             for page in encoded_pages:
-                response.content = page
-                assert page_decoder.decode(response)  # type: ignore[arg-type]
+                assert page_decoder.decode(page) is not None
 
         step("FAST PATH: projected page decode (PageDecoder, fetch thread)", projected)
 
     # The whole path with the pages in memory: get_records -> ... -> stdout.
-    def pages(fast: bool) -> Iterator[tuple[list[Any], bool]]:
+    def pages(fast: bool) -> Iterator[ListPage]:
         for page in encoded_pages:
-            if fast and page_decoder is not None:
-                response = Response()
-                response.content = page
-                if page_decoder.decode(response):  # type: ignore[arg-type]
-                    yield response._ocpi["data"], True  # type: ignore[attr-defined]
-                    continue
-            yield decode(page)["data"], False
+            records = page_decoder.decode(page) if fast and page_decoder is not None else None
+            data = decode(page)["data"] if records is None else records
+            yield ListPage("", data, records is not None, [], None, None)
 
     def whole(fast: bool) -> Callable[[], None]:
         def run() -> None:
             seen = KeySet()
-            records = stream._new_records(pages(fast), seen, first_read(seen))
+            read = first_read(seen)
+            records = (r for page in pages(fast) for r in stream._new_records(page, seen, read))
             stream.get_records = lambda _context: records  # type: ignore[method-assign]
             for _ in stream._sync_records(None):
                 pass
@@ -240,11 +233,10 @@ def main() -> int:
 
 
 def first_read(seen: KeySet) -> Any:
-    """What client.py's _new_records takes as the first read of a window (it evolves)."""
-    import tap_ocpi.client  # noqa: PLC0415
+    """What the stream's _new_records takes as the first read of a window."""
+    from tap_ocpi.reading import Tally  # noqa: PLC0415
 
-    read = getattr(tap_ocpi.client, "_Read", None)
-    return read(seen, shared=True) if read is not None else seen
+    return Tally(seen, shared=True)
 
 
 def each(fn: Callable[[Any], Any], items: list[Any]) -> None:

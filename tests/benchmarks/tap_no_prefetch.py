@@ -2,7 +2,7 @@
 
     python tap_no_prefetch.py --config … --catalog …
 
-`OCPIStream.read_list` submits the next page's request to a one-thread pool before it
+`ListReader.pages` submits the next page's request to a one-thread pool before it
 yields the current page. Here the pool runs each request inside `submit`, so the next page
 is fetched *before* the current one is processed: the sequential client the prefetch
 replaces. Nothing else changes.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any
 
-import tap_ocpi.client
+import tap_ocpi.reading
 from tap_ocpi.tap import main
 
 
@@ -38,9 +38,9 @@ class InlineExecutor:
         return future
 
 
-if not hasattr(tap_ocpi.client, "ThreadPoolExecutor"):
-    raise SystemExit("tap_ocpi.client no longer uses ThreadPoolExecutor: update this wrapper")
-tap_ocpi.client.ThreadPoolExecutor = InlineExecutor  # type: ignore[attr-defined,misc]
+if not hasattr(tap_ocpi.reading, "ThreadPoolExecutor"):
+    raise SystemExit("tap_ocpi.reading no longer uses ThreadPoolExecutor: update this wrapper")
+tap_ocpi.reading.ThreadPoolExecutor = InlineExecutor  # type: ignore[attr-defined,misc]
 
 if __name__ == "__main__":
     main()

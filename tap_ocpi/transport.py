@@ -1,0 +1,396 @@
+"""Talking to the platform: session, redirects, OCPI headers, retries, throttle, envelope.
+
+`OCPIClient` is the one transport of a run: every stream and the version negotiation share
+its session (keep-alive), its token form and its throttle. What it returns are values: the
+`data` of a document, or a `ListPage` of one list response. It knows nothing of streams.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urljoin, urlsplit
+
+import backoff
+import msgspec
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_ocpi import __version__
+from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
+from tap_ocpi.pagination import same_origin
+
+if TYPE_CHECKING:
+    from tap_ocpi.auth import TokenAuth
+    from tap_ocpi.fastpath import PageDecoder
+
+# Configuration modules never carry routing headers (OCPI 2.2.1 §4.1.4).
+CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
+#: OCPI statuses that mean "try again later": server errors, and a hub's forwarding timeout.
+_TRANSIENT_STATUS = frozenset({4002})
+_decode = msgspec.json.Decoder().decode
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One validated list response, as a value: its objects and what its headers said."""
+
+    url: str
+    data: list[Any]
+    #: Whether `data` holds output records already (decoded by the fast path).
+    final: bool
+    links: list[str]
+    total: int | None
+    limit: int | None
+
+
+def _setting(config: dict[str, Any], key: str, default: float) -> Any:
+    value = config.get(key)
+    return default if value is None else value
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), if any."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def redirect_allowed(source: str, target: str) -> bool:
+    """Whether a redirect stays with the platform: same scheme, host and port, or the same
+    host upgraded from http to https (requests keeps the Authorization header only then)."""
+    if same_origin(target, source):
+        return True
+    a, b = urlsplit(source), urlsplit(target)
+    return a.scheme == "http" and b.scheme == "https" and a.hostname == b.hostname
+
+
+class PlatformSession(requests.Session):
+    """A session that follows redirects only within the platform's own host.
+
+    requests already drops the Authorization header when a redirect changes host, but the
+    request would still go there, and the other host's answer (a login page, a 401) would be
+    misread as the platform's. Stop instead, saying where the redirect pointed.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None and not redirect_allowed(resp.url, urljoin(resp.url, target)):
+            resp.close()
+            host = urlsplit(urljoin(resp.url, target)).netloc or "?"
+            raise OCPIError(
+                f"GET {_path(resp.url)}: HTTP {resp.status_code} redirects to another host "
+                f"({host}); not followed, so the token and the request stay with the platform"
+            )
+        return target
+
+
+def ca_bundle(config: dict[str, Any]) -> str | bool:
+    """What every request of the run verifies certificates against: the ca_bundle setting,
+    else a bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (requests' own convention),
+    else the default trust store. Verification is always on; there is no switch for it."""
+    bundle = config.get("ca_bundle")
+    if bundle:
+        # Checked up front: requests would raise an OSError on the first request instead.
+        if not os.path.exists(str(bundle)):
+            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
+        return str(bundle)
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+class Throttle:
+    """At most `rate` requests per second across all streams of a run (0 = unlimited)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+class OCPIClient:
+    """The transport of one run: session, token, OCPI headers, envelope checks, retries."""
+
+    def __init__(self, config: dict[str, Any], auth: TokenAuth, logger: Any) -> None:
+        self.config = config
+        self.auth = auth
+        self.logger = logger
+        self.version: str | None = None
+        self.session = PlatformSession()
+        self.session.verify = ca_bundle(config)
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
+        self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
+        self.timeout = int(_setting(config, "request_timeout", 60))
+        self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
+        self.max_wait = float(_setting(config, "retry_max_wait", 60))
+
+    # -- requests -------------------------------------------------------------------------
+    def headers(self, module: str) -> dict[str, str]:
+        """OCPI headers for one request: tracing ids (2.2+), routing on functional modules."""
+        if self.version is None or self.version.startswith(("2.0", "2.1")):
+            return {}
+        headers = {"X-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": str(uuid.uuid4())}
+        if module not in CONFIGURATION_MODULES:
+            for header, key in (
+                ("OCPI-from-country-code", "from_country_code"),
+                ("OCPI-from-party-id", "from_party_id"),
+                ("OCPI-to-country-code", "to_country_code"),
+                ("OCPI-to-party-id", "to_party_id"),
+            ):
+                if self.config.get(key):
+                    headers[header] = str(self.config[key])
+        return headers
+
+    def retrying(self, func: Callable[[], T]) -> Callable[[], T]:
+        """Retry transient failures with backoff, honouring Retry-After (capped)."""
+        return cast(  # type: ignore[redundant-cast]  # backoff is untyped on some versions
+            "Callable[[], T]",
+            backoff.on_exception(
+                self._wait_generator,
+                (
+                    RetriableAPIError,
+                    requests.exceptions.ConnectionError,
+                    requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError,
+                    ConnectionResetError,
+                ),
+                max_tries=self.max_tries,
+                # A certificate that does not verify will not verify on the next try either.
+                giveup=lambda exc: isinstance(exc, requests.exceptions.SSLError),
+                jitter=None,
+                on_backoff=self._log_retry,
+                logger=None,  # our own retry line is enough, and is redacted
+            )(func),
+        )
+
+    def _wait_generator(self) -> Generator[float, Any, None]:
+        exc = yield 0.0  # primed by backoff with None
+        attempt = 0
+        while True:
+            attempt += 1
+            hinted = retry_after_seconds(getattr(exc, "response", None))
+            wait = hinted if hinted is not None else min(2.0 ** (attempt - 1) * 0.5, 8.0)
+            exc = yield min(wait, self.max_wait)
+
+    def _log_retry(self, details: Any) -> None:
+        exc = details.get("exception")
+        self.logger.warning(
+            "Retrying in %.1f s after try %d: %s",
+            details.get("wait", 0.0),
+            details.get("tries", 0),
+            self.auth.redact(describe(exc)),
+        )
+
+    def send(self, url: str, module: str) -> requests.Response:
+        """One GET with headers and throttle; the HTTP status is checked (no retries)."""
+        self.throttle.wait()
+        # verify is passed explicitly: Session.get would otherwise let REQUESTS_CA_BUNDLE
+        # override the configured ca_bundle (requests prefers the environment over
+        # session.verify).
+        response = self.session.get(
+            url,
+            headers=self.headers(module),
+            auth=self.auth,
+            timeout=self.timeout,
+            verify=self.session.verify,
+        )
+        self.check_status(response)
+        return response
+
+    def with_fallback(self, func: Callable[[], T], *, prove: bool) -> T:
+        """Call a retried request; on a rejected token, once more with the other token form.
+
+        `prove`: an accepted module request settles the token form for the run. Answers to
+        the versions documents do not: some platforms serve them to any token."""
+        try:
+            result = func()
+        except AuthRejectedError:
+            if not self.auth.can_fall_back:
+                raise
+            self.auth.fall_back()
+            result = func()
+        if prove:
+            self.auth.prove()
+        return result
+
+    def get(self, url: str, module: str) -> Any:
+        """GET a single OCPI document and return its `data`, with token fallback."""
+        fetch = self.retrying(lambda: self.document(self.send(url, module)))
+        return self.with_fallback(fetch, prove=False).get("data")
+
+    def get_list(
+        self,
+        url: str,
+        module: str,
+        decoder: PageDecoder | None = None,
+        on_response: Callable[[requests.Response], None] | None = None,
+    ) -> ListPage:
+        """GET one page of a module list, with retries and token fallback.
+
+        With a ``decoder``, a page of canonical records is decoded straight into its output
+        records (``fastpath.PageDecoder``); anything else takes the general path.
+        """
+
+        def fetch() -> ListPage:
+            response = self.send(url, module)
+            if on_response is not None:
+                on_response(response)
+            return self.list_page(response, decoder)
+
+        return self.with_fallback(self.retrying(fetch), prove=True)
+
+    # -- responses ------------------------------------------------------------------------
+    def check_status(self, response: requests.Response) -> None:
+        """Classify a response by its HTTP status and type: retriable, auth, fatal, or OK."""
+        status, where = response.status_code, f"GET {_path(response.url)}"
+        if status in (401, 403):
+            raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
+        # 408 (a proxy or server timing the request out) is as transient as 429 and 5xx.
+        if status in (408, 429) or status >= 500:
+            raise RetriableAPIError(f"{where}: HTTP {status}", response)
+        if status >= 400:
+            raise OCPIError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
+        content_type = response.headers.get("Content-Type", "json").lower()
+        if "json" not in content_type:
+            kind = content_type.split(";")[0].strip()
+            raise OCPIError(f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response")
+
+    def document(self, response: requests.Response) -> dict[str, Any]:
+        """The decoded OCPI envelope of a response whose status was checked."""
+        where = f"GET {_path(response.url)}"
+        try:
+            body = _decode(response.content)
+        except msgspec.DecodeError as exc:
+            # Truncated or garbled bodies are usually transient (a proxy, a dropped stream).
+            raise RetriableAPIError(f"{where}: the response is not valid JSON", response) from exc
+        if not isinstance(body, dict) or "status_code" not in body:
+            raise OCPIError(
+                f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
+            )
+        code = body.get("status_code")
+        if not isinstance(code, int) or not 1000 <= code < 2000:
+            self._status_error(where, code, response)
+        return cast("dict[str, Any]", body)
+
+    def list_page(self, response: requests.Response, decoder: PageDecoder | None) -> ListPage:
+        """The page value of a list response: its objects and paging headers."""
+        records = decoder.decode(response.content) if decoder is not None else None
+        if records is None:
+            data = self.document(response).get("data") or []
+            if not isinstance(data, list):
+                raise OCPIError(f"GET {_path(response.url)}: `data` is not a list")
+        return ListPage(
+            url=response.url,
+            data=data if records is None else records,
+            final=records is not None,
+            links=_link_values(response),
+            total=_int_header(response, "X-Total-Count"),
+            limit=_int_header(response, "X-Limit"),
+        )
+
+    def _status_error(self, where: str, code: Any, response: requests.Response) -> None:
+        message = f"{where}: OCPI status {code} ({status_meaning(code)})"
+        # A server error says nothing about the token: retry it even while the token form is
+        # unproven, or one 3000 on a first page would switch to the wrong form for the run.
+        if isinstance(code, int) and (3000 <= code < 4000 or code in _TRANSIENT_STATUS):
+            raise RetriableAPIError(message, response)
+        if self.auth.can_fall_back:
+            raise AuthRejectedError(message)
+        raise OCPIStatusError(message)
+
+
+def describe(exc: BaseException | None) -> str:
+    """One line about a transport failure, without URLs' queries, bodies or tokens."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "the request timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS certificate verification failed (for a private CA, set ca_bundle)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "could not connect, or the connection was dropped"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the response was cut off"
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_STATUS_MEANINGS = {
+    1: "success",
+    2000: "generic client error",
+    2001: "invalid or missing parameters",
+    2002: "not enough information",
+    2003: "unknown location",
+    2004: "unknown token",
+    2: "client error",
+    3000: "generic server error",
+    3001: "unable to use the client's API",
+    3002: "unsupported version",
+    3003: "no matching endpoints",
+    3: "server error",
+    4000: "hub: generic error",
+    4001: "hub: unknown receiver",
+    4002: "hub: timeout on forwarded request",
+    4003: "hub: receiving party not connected",
+    4: "hub error",
+}
+
+
+def status_meaning(code: Any) -> str:
+    """Words for an OCPI status code (the server's own message is not shown: it may hold
+    personal data)."""
+    if not isinstance(code, int):
+        return "missing or not a number"
+    return _STATUS_MEANINGS.get(code) or _STATUS_MEANINGS.get(code // 1000, "unknown status")
+
+
+def ocpi_suffix(response: requests.Response) -> str:
+    """`, OCPI status N (meaning)` when an error body is an OCPI envelope, else ''."""
+    try:
+        body = _decode(response.content)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("status_code"), int):
+        code = body["status_code"]
+        return f", OCPI status {code} ({status_meaning(code)})"
+    return ""
+
+
+def _link_values(response: requests.Response) -> list[str]:
+    value = response.headers.get("Link")
+    return [value] if value else []
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
