@@ -44,6 +44,7 @@ from typing import Annotated, Any
 import msgspec
 
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS, Schema
+from tap_ocpi.versions import traits
 
 Record = dict[str, Any]
 Fixer = Callable[[Any], Any]
@@ -421,20 +422,10 @@ RESHAPES: dict[str, dict[str, tuple[Transform, ...]]] = {
     "2.3.0": {},
 }
 
-_VERSION_RE = re.compile(r"\s*(\d+)\.(\d+)")
-
 
 def rules_version(version: str) -> str:
     """The mapping table that applies to a version string as sent on the wire."""
-    match = _VERSION_RE.match(version or "")
-    if match is None or match.group(1) != "2":
-        raise ValueError("unsupported OCPI version")
-    minor = int(match.group(2))
-    if minor < 2:
-        return "2.1.1"  # 2.0, 2.1, 2.1.1
-    if minor < 3:
-        return "2.2.1"  # 2.2, 2.2.1
-    return "2.3.0"
+    return traits(version).mapping
 
 
 # --- compiling a schema into fixers ----------------------------------------------------------
