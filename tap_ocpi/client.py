@@ -27,7 +27,7 @@ from tap_ocpi.normalize import (
 )
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
-from tap_ocpi.reading import ListReader, Tally
+from tap_ocpi.reading import ListReader, Progress, Tally
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 from tap_ocpi.sdk import StreamInternals
 from tap_ocpi.transport import ListPage
@@ -61,6 +61,9 @@ class OCPIStream(StreamInternals):
     module: ClassVar[str]
     #: Whether the list GET requires `date_from` (Sessions, in every version).
     requires_date_from: ClassVar[bool] = False
+    #: Whether the stream's objects carry other streams' records (locations: EVSEs and
+    #: connectors), which the fast path would not see.
+    spools_children: ClassVar[bool] = False
     replication_key = REPLICATION_KEY
     # normalize.py already emits schema types; the SDK's generic walk would double the cost.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -96,7 +99,7 @@ class OCPIStream(StreamInternals):
     def _page_decoder(self) -> PageDecoder | None:
         """Pages decoded straight into output records, where privacy and version allow."""
         projection = self.ocpi_tap.privacy.projection(self.name)
-        if projection is None or self.child_streams:
+        if projection is None or self.spools_children:
             return None
         platform = self.platform
         kind = projected_type(self.name, platform.version, platform.owner, projection.keep)
@@ -134,6 +137,7 @@ class OCPIStream(StreamInternals):
         module_urls = self.platform.urls(self.module)
         if not module_urls:
             return
+        started = Progress.start(self.client)
         reader = ListReader(
             self.name,
             module_urls,
@@ -144,10 +148,18 @@ class OCPIStream(StreamInternals):
             discover=not self.platform.roles_known,
             show_key=self.shown_key,
         )
-        yield from reader.records(self._new_records)
+        emitted = 0
+        for record in reader.records(self._new_records):
+            emitted += 1
+            yield record
         if reader.unavailable:
             return
         self.incomplete = reader.incomplete
+        self.settle_bookmark(context)
+        self.logger.info("%s", started.summary(self.name, emitted, reader.pages_read))
+
+    def settle_bookmark(self, context: Context | None) -> None:
+        """Move the bookmark to the window end if everything was read, else keep it."""
         if self.incomplete or (self.bad_records and not self.config.get("skip_bad_records")):
             self._hold_bookmark(context)
         else:
@@ -161,10 +173,6 @@ class OCPIStream(StreamInternals):
             self._page_decoder,
             on_response=lambda response: self.write_request_metric(response, context),
         )
-
-    def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable:
-        # Only locations has children: other streams build no context per record.
-        return super().generate_child_contexts(record, context) if self.child_streams else ()
 
     def _mark_complete(self, context: Context | None) -> None:
         """The window was read completely: the next run starts at its end (minus lookback).
@@ -223,6 +231,10 @@ class OCPIStream(StreamInternals):
             if read.add(key, seen.add(key)):
                 yield from self.emit(record)
 
+    def normalize_raw(self, raw: Any) -> dict[str, Any]:
+        """One raw object in the stream's shape (raises BadRecord), before privacy."""
+        return self._normalize(raw)
+
     @cached_property
     def _normalize(self) -> Callable[[Any], dict[str, Any]]:
         return normalizer(self.name, self.platform.version, self.platform.owner)
@@ -231,15 +243,21 @@ class OCPIStream(StreamInternals):
         """Schema-stable, privacy-safe output: unknown top-level fields are dropped (the
         table's columns do not change under you), then the privacy rules apply. Records
         that `PageDecoder` built are that output already."""
-        if self._records_final:
-            record = row
-        else:
-            if not self._columns.issuperset(row):  # no set built per record, commonly
-                extra = row.keys() - self._columns
-                self._warn_extra(extra)
-                for key in extra:
-                    del row[key]
-            record = self._privacy(row, self.private_flag(row))
+        if not self._records_final:
+            return self.output_record(row, self.private_flag(row))
+        for path in self._flattened_objects:
+            _drop_null(row, path)
+        return row
+
+    def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
+        """What the stream writes for a normalised object: only the schema's top-level
+        fields, privacy applied (`private`: the object describes a non-public place)."""
+        if not self._columns.issuperset(row):  # no set built per record, commonly
+            extra = row.keys() - self._columns
+            self._warn_extra(extra)
+            for key in extra:
+                del row[key]
+        record = self._privacy(row, private)
         for path in self._flattened_objects:
             _drop_null(record, path)
         return record

@@ -21,10 +21,11 @@ of HTTP, the SDK or privacy.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -119,7 +120,8 @@ class ListReader:
         self._discover = discover
         #: Off for the rest of the stream's run once a next link was refused or failed.
         self._follow_links = True
-        self._warned: set[str] = set()
+        self.pages_read = 0
+        self._started = time.monotonic()
 
     def records(self, process: Process) -> Iterator[dict[str, Any]]:
         """The window's records: first one read, then re-reads of short parts if needed."""
@@ -237,6 +239,7 @@ class ListReader:
                     self._links_off(f"the next link is not followed ({cursor.refused_link})")
                     cursor.follow_links = False
                 pending = pool.submit(self.fetch, url) if url else None
+                self.pages_read += 1
                 self._log_page(cursor)
                 yield page
                 if cursor.stopped or pending is None:
@@ -281,10 +284,50 @@ class ListReader:
             self.logger.warning("%s: %s; paging by offset instead", self.name, why)
 
     def _log_page(self, cursor: Cursor) -> None:
-        if cursor.total is not None:
-            self.logger.info("%s: %d of %d read", self.name, cursor.position, cursor.total)
-        else:
+        """One line per page; with X-Total-Count, the rate and the time left."""
+        if cursor.total is None:
             self.logger.info("%s: %d read", self.name, cursor.position)
+            return
+        elapsed = time.monotonic() - self._started
+        rate = cursor.position / elapsed if elapsed > 0 else 0.0
+        left = max(cursor.total - cursor.position, 0)
+        eta = f", about {left / rate:.0f} s left" if rate > 0 and left else ""
+        self.logger.info(
+            "%s: %d of %d read (%.0f/s%s)", self.name, cursor.position, cursor.total, rate, eta
+        )
+
+
+class Counters(Protocol):
+    """What the transport counts over a run."""
+
+    requests: int
+    retries: int
+
+
+@dataclass
+class Progress:
+    """A stream's start, for the summary line at its end."""
+
+    counters: Counters
+    requests: int
+    retries: int
+    started: float
+
+    @classmethod
+    def start(cls, counters: Counters) -> Progress:
+        return cls(counters, counters.requests, counters.retries, time.monotonic())
+
+    def summary(self, name: str, records: int, pages: int) -> str:
+        """`name: done: records, pages, requests (retries), seconds, records/s`. Streams
+        are read one after another, so the transport's counters' growth is this stream's."""
+        seconds = time.monotonic() - self.started
+        rate = records / seconds if seconds > 0 else 0.0
+        return (
+            f"{name}: done: {records} records, {pages} pages, "
+            f"{self.counters.requests - self.requests} requests "
+            f"({self.counters.retries - self.retries} retried), {seconds:.1f} s, "
+            f"{rate:.0f} records/s"
+        )
 
 
 def _key_not_shown(_key: tuple[Any, ...], _final: bool) -> str:

@@ -7,13 +7,23 @@ SDK upgrade changes a name, a signature or a behaviour relied on here.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
 from functools import cached_property
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.singerlib import StateMessage
+from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_ocpi.output import SingerOutput
 
@@ -21,36 +31,33 @@ if TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
-#: Where the SDK keeps a run's unpromoted bookmark candidates (singer_sdk.helpers._state).
-PROGRESS_MARKERS = "progress_markers"
-
 
 class StreamInternals(RESTStream[str]):
-    """The stream side: lean RECORD writes, per-record state skipped, one child SCHEMA."""
+    """The stream side: lean RECORD writes, bookmarks set once per stream, request metrics."""
 
     #: The replication key of every stream (set by the base stream).
     replication_key: str
-    #: Whether the SDK re-sends this stream's SCHEMA for each parent record (children).
-    schema_once = False
-    _schema_sent = False
 
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
     ) -> None:
-        """Per-record bookkeeping is pointless for a window read: its bookmark is the window
-        end, set once the window was read completely (the value the SDK would reach too:
-        every object is older than the window end, which caps the bookmark). Skipping it
-        saves a state update per record. Children keep it."""
-        if self.parent_stream_type is not None:
-            super()._increment_stream_state(latest_record, context=context)
+        """No per-record bookkeeping: OCPI lists are unsorted, so the SDK would only collect
+        non-resumable progress markers (and warn that they are). A stream's bookmark is the
+        window end, set by `set_bookmark` once the window was read completely."""
 
     def set_bookmark(self, value: str, context: Context | None) -> None:
-        """Offer `value` as the stream's bookmark (the SDK caps it at the signpost and
-        promotes it when the stream ends)."""
-        super()._increment_stream_state({self.replication_key: value}, context=context)
+        """Make `value` the stream's bookmark, final (written with the next STATE), as the
+        SDK would: only for an incremental sync."""
+        if self.replication_method != REPLICATION_INCREMENTAL:
+            return
+        state = self.get_context_state(context)
+        state.pop(PROGRESS_MARKERS, None)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
+        self.state_manager.is_flushed = False
 
     def drop_progress(self, context: Context | None) -> None:
-        """Forget this run's bookmark candidates, so the saved bookmark stays as it was."""
+        """Forget anything this run would promote, so the saved bookmark stays as it was."""
         self.get_context_state(context).pop(PROGRESS_MARKERS, None)
 
     def _write_record_message(self, record: dict) -> None:
@@ -91,16 +98,84 @@ class StreamInternals(RESTStream[str]):
             and all(self.mask.values())
         )
 
-    def _write_schema_message(self) -> None:
-        # The SDK re-sends a child's SCHEMA for every parent record; once per run suffices.
-        if self.schema_once:
-            if self._schema_sent:
-                return
-            self._schema_sent = True
-        super()._write_schema_message()
-
     def write_request_metric(self, response: requests.Response, context: Context | None) -> None:
         """The SDK's `http_request_duration` METRIC for a request the transport made."""
         self._write_request_duration_log(
             endpoint=self.path, response=response, context=context, extra_tags=None
         )
+
+
+#: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
+TERMINATION_GRACE = 10.0
+
+
+class TapInternals(Tap):
+    """The tap side: a pre- and post-sync hook, stream order, and exits on signals."""
+
+    message_writer: SingerOutput
+
+    def before_sync(self) -> None:
+        """Checks before the first message (the SDK has no pre-sync hook)."""
+
+    def after_sync(self) -> None:
+        """Checks after every stream ran; may raise to fail the run."""
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK
+        self.before_sync()
+        try:
+            super().sync_all()
+        finally:  # records still pending when a stream fails are written, not dropped
+            self.message_writer.flush()
+        self.after_sync()
+
+    def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # final in the SDK
+        """The SDK's order (by name), except that EVSEs and connectors come right after
+        locations: they replay what the locations read spooled (streams.py). The SDK syncs
+        streams in this order."""
+        return sorted(super().load_streams(), key=_sync_order)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.
+
+        The SDK writes the state and exits 0, so an interrupted export looks complete. The
+        state is safe to resume from: a stream's bookmark moves only when it was read to
+        the end, so the one being read keeps its old bookmark. If the signal lands while a
+        block of records is being written, that write finishes first (`when_idle`); should
+        the reader never drain it, the tap exits without the last STATE after
+        `TERMINATION_GRACE` seconds (the last one written is as safe).
+        """
+        code = 128 + signum
+        timer = threading.Timer(TERMINATION_GRACE, os._exit, (code,))
+        timer.daemon = True
+        timer.start()
+        self.message_writer.when_idle(lambda: self._terminate(signum))
+
+    def _terminate(self, signum: int) -> None:
+        """`os._exit` because a page fetch may be in flight on the prefetch thread, and a
+        normal exit would wait for it (up to request_timeout x max_retries)."""
+        code = 128 + signum
+        try:
+            # Unconditionally (the SDK's state writer skips a state it wrote before): the
+            # target sees a STATE last, after every record written.
+            self.message_writer.write_message(StateMessage(value=self.state))
+        finally:
+            # Nothing may stop the exit: the signal can land inside a write to stdout, and
+            # writing or flushing again from here then raises (a reentrant call).
+            with contextlib.suppress(Exception):
+                self.logger.error(
+                    "Interrupted by %s: the state written last is safe to resume from; "
+                    "exiting with status %d",
+                    signal.Signals(signum).name,
+                    code,
+                )
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            with contextlib.suppress(Exception):
+                logging.shutdown()
+            os._exit(code)
+
+
+def _sync_order(stream: Stream) -> tuple[str, bool, str]:
+    module = str(getattr(stream, "module", stream.name))
+    return (module, stream.name != module, stream.name)

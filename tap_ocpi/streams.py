@@ -1,16 +1,20 @@
-"""The streams: one thin class per OCPI module, plus EVSEs and connectors as children.
+"""The streams: one thin class per OCPI module, plus EVSEs and connectors from locations.
 
-EVSEs and connectors are nested inside a Location on the wire. They are emitted as flat child
-streams carrying their parents' keys, so analysts can join sessions to EVSEs and connectors
-without unnesting JSON. Children get no HTTP request: the locations stream hands them the
-current location's EVSEs directly, and only keys go into the SDK context (contexts appear in
-metric log lines and must never hold personal data).
+EVSEs and connectors are nested inside a Location on the wire. They are emitted as flat
+streams of their own carrying their parents' keys, so analysts can join sessions to EVSEs
+and connectors without unnesting JSON. They get no HTTP request: while locations is read,
+each location's EVSEs and connectors go, privacy applied, into a temporary spool file, and
+the two streams replay it after locations (or read locations first when it is not
+selected). Each is then one ordinary stream: one sync, one bookmark, one batch file, a log
+that grows with pages, not with locations.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.normalize import split_location
@@ -20,62 +24,115 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
+class ChildSpool:
+    """The EVSEs and connectors of one run's locations, as output records, on disk.
+
+    An anonymous temporary file (no name, removed when closed): memory stays flat however
+    many locations a platform has. Only selected children are kept.
+    """
+
+    def __init__(self, evses: OCPIStream | None, connectors: OCPIStream | None) -> None:
+        self._streams = (evses, connectors)
+        # Closed with the spool (close) or the process; a context manager cannot span the
+        # locations read and the children's replays.
+        self._file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+
+    def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
+        """Keep one location's children, as their streams will write them."""
+        batch = tuple(
+            [stream.output_record(record, private) for record in records] if stream else []
+            for stream, records in zip(self._streams, (evses, connectors), strict=True)
+        )
+        if batch[0] or batch[1]:
+            pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def records(self, position: int) -> Iterator[dict[str, Any]]:
+        """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came."""
+        self._file.flush()
+        self._file.seek(0)
+        while True:
+            try:
+                batch = pickle.load(self._file)  # noqa: S301 - our own file, written above
+            except EOFError:
+                return
+            yield from batch[position]
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class LocationsStream(OCPIStream):
     """Charging locations (addresses of public ones are public data)."""
 
     name = "locations"
     module = "locations"
+    spools_children = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The children of the location being emitted: (evses, connectors, private).
-        self.current_children: tuple[list[dict[str, Any]], list[dict[str, Any]], bool] = (
-            [],
-            [],
-            False,
-        )
+        self._spool: ChildSpool | None = None
+        self._read = False
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        evses, connectors = (self._child(name) for name in ("evses", "connectors"))
+        self._spool = ChildSpool(evses, connectors)
+        yield from super().get_records(context)
+        self._read = True
+
+    def _child(self, name: str) -> OCPIStream | None:
+        stream = self.ocpi_tap.streams[name]
+        return stream if isinstance(stream, OCPIStream) and stream.selected else None
 
     def emit(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         location, evses, connectors = split_location(record)
-        self.current_children = (evses, connectors, is_private(self.name, location))
+        if self._spool is not None:
+            self._spool.add(evses, connectors, is_private(self.name, location))
         yield location
 
-    def get_child_context(self, record: dict, context: Context | None) -> dict:
-        return {
-            "country_code": record["country_code"],
-            "party_id": record["party_id"],
-            "location_id": record["id"],
-        }
+    def children(self) -> ChildSpool:
+        """This run's EVSEs and connectors; locations is read first if it was not synced."""
+        if not self._read:
+            for _ in self.get_records(None):
+                pass
+        assert self._spool is not None
+        return self._spool
+
+    @property
+    def read_complete(self) -> bool:
+        """Whether this run read every location (the children's bookmarks follow it)."""
+        accepted = not self.bad_records or bool(self.config.get("skip_bad_records"))
+        return self._read and not self.incomplete and accepted
 
 
 class _LocationChild(OCPIStream):
     """Base of the streams that are nested in a Location: no requests of their own."""
 
-    parent_stream_type = LocationsStream
-    state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per location
-    schema_once = True  # the SDK would re-send the SCHEMA for every location (sdk.py)
-    position: ClassVar[int]  # 0: evses, 1: connectors in LocationsStream.current_children
-
-    @property
-    def parent(self) -> LocationsStream:
-        parent = self.ocpi_tap.streams["locations"]
-        assert isinstance(parent, LocationsStream)
-        return parent
+    module = "locations"
+    position: ClassVar[int]  # 0: evses, 1: connectors (ChildSpool.records)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        children = self.parent.current_children[self.position]
-        assert isinstance(children, list)
-        return children
-
-    def private_flag(self, record: dict[str, Any]) -> bool:
-        return self.parent.current_children[2]
+        if self.module not in self.platform.modules:
+            return
+        locations = self.ocpi_tap.streams["locations"]
+        assert isinstance(locations, LocationsStream)
+        spool = locations.children()
+        self._records_final = True  # privacy was applied when they were spooled
+        emitted = 0
+        for record in spool.records(self.position):
+            emitted += 1
+            yield record
+        self.incomplete = locations.incomplete
+        if not locations.read_complete:
+            self._hold_bookmark(context)
+        else:
+            self._mark_complete(context)
+        self.logger.info("%s: done: %d records (from the locations read)", self.name, emitted)
 
 
 class EvsesStream(_LocationChild):
     """EVSEs of each location, with the location's keys."""
 
     name = "evses"
-    module = "locations"
     position = 0
 
 
@@ -83,7 +140,6 @@ class ConnectorsStream(_LocationChild):
     """Connectors of each EVSE, with the location's and the EVSE's keys."""
 
     name = "connectors"
-    module = "locations"
     position = 1
 
 

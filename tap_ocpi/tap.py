@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import logging
-import os
-import signal
 import sys
-import threading
 from datetime import datetime, timezone
 from functools import cached_property
-from types import FrameType
 from typing import Any
 
 import requests
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.singerlib import StateMessage
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream, parse_utc, utc_text
@@ -26,6 +18,7 @@ from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.sdk import TapInternals
 from tap_ocpi.streams import STREAM_TYPES
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
@@ -168,11 +161,7 @@ SETTINGS = th.PropertiesList(
 ).to_dict()
 
 
-#: Seconds an interrupted tap waits for a blocked write of records before it exits anyway.
-TERMINATION_GRACE = 10.0
-
-
-class TapOCPI(Tap):
+class TapOCPI(TapInternals):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
     name = "tap-ocpi"
@@ -212,8 +201,8 @@ class TapOCPI(Tap):
     def selected_stream_names(self) -> list[str]:
         return [name for name, stream in self.streams.items() if stream.selected]
 
-    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK, which has no pre-sync hook
-        """Check everything that can be checked before the first record, then sync."""
+    def before_sync(self) -> None:
+        """Check everything that can be checked before the first record."""
         selected = self.selected_stream_names()
         policy = PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
         for name in selected:
@@ -225,10 +214,9 @@ class TapOCPI(Tap):
                 self.logger.warning(
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
-        try:
-            super().sync_all()
-        finally:  # records still pending when a stream fails are written, not dropped
-            self.message_writer.flush()
+
+    def after_sync(self) -> None:
+        """After every stream ran: fail the run when one was not read completely."""
         self.fail_on_incomplete_streams()
 
     def fail_on_incomplete_streams(self) -> None:
@@ -259,47 +247,6 @@ class TapOCPI(Tap):
                 f"not every object was read, so these streams kept their bookmark: "
                 f"{'; '.join(problems)}{hint}"
             )
-
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.
-
-        The SDK writes the state and exits 0, so an interrupted export looks complete. The
-        state is safe to resume from: a stream's bookmark moves only when it was read to
-        the end, so the one being read keeps its old bookmark. If the signal lands while a
-        block of records is being written, that write finishes first (`when_idle`); should
-        the reader never drain it, the tap exits without the last STATE after
-        `TERMINATION_GRACE` seconds (the last one written is as safe).
-        """
-        code = 128 + signum
-        timer = threading.Timer(TERMINATION_GRACE, os._exit, (code,))
-        timer.daemon = True
-        timer.start()
-        self.message_writer.when_idle(lambda: self._terminate(signum))
-
-    def _terminate(self, signum: int) -> None:
-        """`os._exit` because a page fetch may be in flight on the prefetch thread, and a
-        normal exit would wait for it (up to request_timeout x max_retries)."""
-        code = 128 + signum
-        try:
-            # Unconditionally (the SDK's state writer skips a state it wrote before): the
-            # target sees a STATE last, after every record written.
-            self.message_writer.write_message(StateMessage(value=self.state))
-        finally:
-            # Nothing may stop the exit: the signal can land inside a write to stdout, and
-            # writing or flushing again from here then raises (a reentrant call).
-            with contextlib.suppress(Exception):
-                self.logger.error(
-                    "Interrupted by %s: the state written last is safe to resume from; "
-                    "exiting with status %d",
-                    signal.Signals(signum).name,
-                    code,
-                )
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            with contextlib.suppress(Exception):
-                logging.shutdown()
-            os._exit(code)
 
 
 def main() -> None:

@@ -153,6 +153,8 @@ class OCPIClient:
         self.timeout = int(_setting(config, "request_timeout", 60))
         self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
         self.max_wait = float(_setting(config, "retry_max_wait", 60))
+        #: Requests sent and retries made this run (for the streams' summary lines).
+        self.requests = self.retries = 0
 
     # -- requests -------------------------------------------------------------------------
     def headers(self, module: str) -> dict[str, str]:
@@ -204,6 +206,7 @@ class OCPIClient:
             exc = yield min(wait, self.max_wait)
 
     def _log_retry(self, details: Any) -> None:
+        self.retries += 1
         exc = details.get("exception")
         self.logger.warning(
             "Retrying in %.1f s after try %d: %s",
@@ -215,6 +218,7 @@ class OCPIClient:
     def send(self, url: str, module: str) -> requests.Response:
         """One GET with headers and throttle; the HTTP status is checked (no retries)."""
         self.throttle.wait()
+        self.requests += 1
         # verify is passed explicitly: Session.get would otherwise let REQUESTS_CA_BUNDLE
         # override the configured ca_bundle (requests prefers the environment over
         # session.verify).
