@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 from quirk_cases import BY_NAME, PAGE, Result, measure
-from tap_runner import discover
+from robustness_helpers import SALT, Hit, Reply, Scripted, envelope, paged
+from tap_runner import discover, run_tap, select
+
+from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 #: Requests of a complete read: the pages (the last may be empty) per stream, plus versions,
 #: details (and 2.1.1 credentials) and one spare per stream.
@@ -134,3 +137,117 @@ def test_kwh_in_camel_case_is_read(catalog: dict[str, Any]) -> None:
     sessions = result.first.records["sessions"]
     assert sessions
     assert all(isinstance(s["kwh"], (int, float)) for s in sessions)
+
+
+# == Endpoint discovery without roles (OCPI 2.1.1), against a scripted server ==================
+
+
+def _scripted_211(endpoints: list[tuple[str, str]]) -> Scripted:
+    """A 2.1.1 platform whose details list `endpoints` (identifier, path) in that order."""
+    server = Scripted({})
+    server.route(
+        "/ocpi/versions",
+        lambda hit: envelope([{"version": "2.1.1", "url": f"{server.base}/ocpi/2.1.1"}]),
+    )
+    server.route(
+        "/ocpi/2.1.1",
+        lambda hit: envelope(
+            {
+                "version": "2.1.1",
+                "endpoints": [{"identifier": m, "url": server.base + p} for m, p in endpoints],
+            }
+        ),
+    )
+    return server
+
+
+def _config_211(server: Scripted) -> dict[str, Any]:
+    return {
+        "versions_url": server.versions_url,
+        "token": "discovery-token",
+        "privacy_salt": SALT,
+        "to_country_code": "DE",
+        "to_party_id": "VLT",
+        "page_size": 4,
+        "lookback_minutes": 0,
+        "retry_max_wait": 0,
+        "max_retries": 2,
+    }
+
+
+@pytest.fixture(scope="module")
+def tariffs_211() -> list[dict[str, Any]]:
+    with MockPlatform(
+        PlatformConfig(seed=5, locations=2, sessions=2, tariffs=10, tokens=2, clients=1)
+    ) as source:
+        return list(source.expected("tariffs", "2.1.1"))
+
+
+def test_211_discovery_tries_every_url_then_skips_with_one_warning(
+    catalog: dict[str, Any], tariffs_211: list[dict[str, Any]]
+) -> None:
+    server = _scripted_211(
+        [
+            ("tariffs", "/html/tariffs"),  # HTTP 200, but an HTML page
+            ("tariffs", "/refuses/tariffs"),  # HTTP 405
+            ("tariffs", "/ocpi/2.1.1/tariffs"),
+            ("tokens", "/cpo/tokens"),  # HTTP 404 (unrouted)
+            ("tokens", "/emsp/tokens"),  # HTTP 501
+        ]
+    )
+    server.route(
+        "/html/tariffs", lambda hit: Reply(200, b"<html>login</html>", content_type="text/html")
+    )
+    server.route("/refuses/tariffs", lambda hit: Reply(405, b'{"status_code": 2000}'))
+    server.route(
+        "/emsp/tokens", lambda hit: Reply(501, b"not implemented", content_type="text/plain")
+    )
+    server.route("/ocpi/2.1.1/tariffs", paged(tariffs_211, cap=4))
+    with server:
+        run = run_tap(_config_211(server), catalog=select(catalog, {"tariffs", "tokens"}))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(r["id"] for r in run.records["tariffs"]) == sorted(t["id"] for t in tariffs_211)
+    assert run.bookmark("tariffs") is not None
+    assert not run.records.get("tokens")
+    # each URL that answered no list was asked once, on the module's first request only
+    for path in ("/html/tariffs", "/refuses/tariffs", "/cpo/tokens", "/emsp/tokens"):
+        assert len(server.hits_to(path)) == 1, path
+    assert len(server.hits_to("/ocpi/2.1.1/tariffs")) == 3  # 10 objects in pages of 4
+    skipped = [line for line in run.stderr.splitlines() if "tokens: skipped" in line]
+    assert len(skipped) == 1, run.stderr[-3000:]
+    assert "no URL listed for it answers a list" in skipped[0]
+    assert "tariffs: skipped" not in run.stderr
+
+
+def test_211_discovery_applies_to_the_first_request_only(
+    catalog: dict[str, Any], tariffs_211: list[dict[str, Any]]
+) -> None:
+    listing = paged(tariffs_211, cap=4)
+
+    def flaky(hit: Hit) -> Reply:  # the first page is a list; a later page answers 404
+        if int(hit.query.get("offset", 0)) > 0:
+            return Reply(404, b'{"status_code": 2000}')
+        return listing(hit)
+
+    server = _scripted_211([("tariffs", "/first/tariffs"), ("tariffs", "/second/tariffs")])
+    server.route("/first/tariffs", flaky)
+    server.route("/second/tariffs", listing)
+    with server:
+        run = run_tap(_config_211(server), catalog=select(catalog, {"tariffs"}))
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-ocpi: error:"), run.stderr[-3000:]
+    assert "HTTP 404" in last
+    assert server.hits_to("/second/tariffs") == []
+
+
+def test_a_sender_url_that_answers_404_is_an_error_when_roles_are_known(
+    catalog: dict[str, Any],
+) -> None:
+    server = Scripted({"tariffs": "/ocpi/2.2.1/nowhere"})
+    with server:
+        run = run_tap(_config_211(server), catalog=select(catalog, {"tariffs"}))
+    assert run.returncode != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("tap-ocpi: error:"), run.stderr[-3000:]
+    assert "/ocpi/2.2.1/nowhere: HTTP 404" in last
