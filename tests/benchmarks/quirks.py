@@ -5,7 +5,8 @@
 Per quirk: objects on the platform, objects emitted (distinct), duplicates, exit status,
 requests made (the platform's count), and for an incomplete run the two-run check: the rerun
 from the saved state, against the fixed server, delivers what the first run missed. The
-cases and the measuring live in tests/quirk_cases.py (shared with test_completeness.py).
+cases and the measuring live in tests/support/quirks.py (shared with
+tests/platform/test_completeness.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quirk_cases import BY_NAME, CASES, HEADER, measure
-from tap_runner import discover
+from support.quirks import BY_NAME, CASES, HEADER, measure
+from support.tap_runner import discover
 
 
 def main() -> int:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meltano_e2e import (
+
+from support.config import STREAMS
+from support.meltano_e2e import (
     ADVANCE,
-    STREAMS,
     Meltano,
     PgDatabase,
     blank_columns,
@@ -29,7 +30,6 @@ from meltano_e2e import (
     schema_of,
     served_version,
 )
-
 from tap_ocpi.client import utc_text
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.schemas import PRIMARY_KEYS

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from meltano_e2e import (
+
+from support.meltano_e2e import (
     ADVANCE,
     PG_SCHEMA,
     Meltano,
@@ -16,7 +17,6 @@ from meltano_e2e import (
     output_keys,
     sandbox_env,
 )
-
 from tap_ocpi.mock_platform import MockPlatform
 
 pytestmark = pytest.mark.e2e

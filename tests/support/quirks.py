@@ -5,8 +5,8 @@ runs the tap (a subprocess) once with the quirk on and reports what the closing 
 objects on the platform, objects emitted (distinct), duplicates, exit status, requests made
 (the platform's own count). When the first run is incomplete (non-zero exit, or objects
 missing), the quirk is switched off (the server fixed) and the tap runs again from the saved
-state: the two runs together must deliver every object. Used by tests/test_completeness.py and
-tests/benchmarks/quirks.py.
+state: the two runs together must deliver every object. Used by tests/platform/test_completeness.py
+and tests/benchmarks/quirks.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from robustness_helpers import SALT, emitted_keys, key_of
-from tap_runner import TapRun, run_tap, select
-
+from support.config import tap_config as build_config
+from support.robustness_helpers import SALT, emitted_keys, key_of
+from support.tap_runner import TapRun, run_tap, select
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.mock_platform.config import CPO_PARTY
 from tap_ocpi.privacy import PrivacyPolicy
@@ -64,17 +64,14 @@ def platform_config() -> PlatformConfig:
     )
 
 
-def tap_config(platform: MockPlatform, version: str) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "ocpi_version": version,
-        "page_size": PAGE,
-        "privacy_salt": SALT,
-        "lookback_minutes": 0,
-        "retry_max_wait": 0,
-        "max_retries": 2,
-    }
+#: The tap's settings for every quirk run (the platform adds its URL and token).
+SETTINGS = {
+    "page_size": PAGE,
+    "privacy_salt": SALT,
+    "lookback_minutes": 0,
+    "retry_max_wait": 0,
+    "max_retries": 2,
+}
 
 
 @dataclass
@@ -162,7 +159,7 @@ def measure(
     with MockPlatform(platform_config()) as platform:
         platform.set_faults(case.faults)
         expected = expected_keys(platform, case.streams, case.version)
-        config = tap_config(platform, case.version)
+        config = build_config(platform, SETTINGS, ocpi_version=case.version)
         selected = select(catalog, set(case.streams))
         platform.clear_request_log()
         before = platform.stats()["requests"]

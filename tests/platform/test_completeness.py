@@ -1,7 +1,7 @@
 """Issue 12: complete lists from any server, endpoints found wherever they are.
 
 The real tap runs as a subprocess against each quirk mode of the bundled test platform
-(tests/quirk_cases.py). What must hold per quirk: every object on the platform is emitted
+(tests/support/quirks.py). What must hold per quirk: every object on the platform is emitted
 once, requests stay bounded, and where the server makes completeness impossible the run
 fails with one clear line, keeps its bookmark, and a second run from the saved state (the
 server fixed) delivers what the first missed.
@@ -14,10 +14,11 @@ import re
 from typing import Any
 
 import pytest
-from quirk_cases import BY_NAME, PAGE, Result, measure
-from robustness_helpers import SALT, Hit, Reply, Scripted, envelope, paged
-from tap_runner import discover, run_tap, select
 
+from support.config import tap_config
+from support.quirks import BY_NAME, PAGE, Result, measure
+from support.robustness_helpers import SALT, Hit, Reply, Scripted, envelope, paged
+from support.tap_runner import discover, run_tap, select
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 #: Requests of a complete read: the pages (the last may be empty) per stream, plus versions,
@@ -162,17 +163,17 @@ def _scripted_211(endpoints: list[tuple[str, str]]) -> Scripted:
 
 
 def _config_211(server: Scripted) -> dict[str, Any]:
-    return {
-        "versions_url": server.versions_url,
-        "token": "discovery-token",
-        "privacy_salt": SALT,
-        "to_country_code": "DE",
-        "to_party_id": "VLT",
-        "page_size": 4,
-        "lookback_minutes": 0,
-        "retry_max_wait": 0,
-        "max_retries": 2,
-    }
+    return tap_config(
+        server,
+        token="discovery-token",
+        privacy_salt=SALT,
+        to_country_code="DE",
+        to_party_id="VLT",
+        page_size=4,
+        lookback_minutes=0,
+        retry_max_wait=0,
+        max_retries=2,
+    )
 
 
 @pytest.fixture(scope="module")
