@@ -186,13 +186,13 @@ class ListReader:
     ) -> None:
         twice = sum(s.read.repeats for s in short)
         shown = "; ".join(self.show_key(key, final) for key, final in repeated)
+        more = f" and {twice - len(repeated)} more" if twice > len(repeated) else ""
         self.logger.warning(
-            "%s: listed twice by the platform (X-Total-Count counts every entry), "
-            "emitted once: %d entr%s: %s",
+            "%s: listed twice by the platform, emitted once (X-Total-Count counts both "
+            "entries): %s%s",
             self.name,
-            twice,
-            "y" if twice == 1 else "ies",
-            shown or "keys not kept",
+            shown,
+            more,
         )
 
     def pages(self, cursor: Cursor) -> Iterator[ListPage]:
@@ -340,8 +340,12 @@ def _listed_twice(short: list[_Short], first: list[tuple[tuple[Any, ...], bool]]
     twice are the ones that came twice in the first read (an order that changes under the
     offsets repeats whatever moved, and skips another object)."""
     again = {key for s in short for key, _ in s.read.repeated}
-    listed = all(s.announced is not None and s.listed >= s.announced for s in short)
-    return listed and bool(again) and again <= {key for key, _ in first}
+    return _listed_in_full(short) and bool(again) and again <= {key for key, _ in first}
+
+
+def _listed_in_full(short: list[_Short]) -> bool:
+    """Whether every short read listed as many entries as its X-Total-Count counted."""
+    return all(s.announced is not None and s.listed >= s.announced for s in short)
 
 
 def _lacking(expected: int | None, received: int) -> str:
@@ -364,6 +368,12 @@ def _shortfall(short: list[_Short]) -> str:
     if counted:
         received = sum(len(s.read.keys) for s in counted)
         announced = sum(s.announced or 0 for s in counted)
+        if _listed_in_full(counted):
+            twice = sum(s.read.repeats for s in counted)
+            return (
+                f"only {received} of {announced} objects arrived ({twice} came twice: the "
+                f"order changed while paging, or the platform lists objects twice)"
+            )
         return f"only {received} of {announced} objects arrived (objects changed while paging)"
     repeats = sum(s.read.repeats for s in short)
     return f"{repeats} objects came twice (the order changed while paging)"
