@@ -12,6 +12,14 @@ So the window is complete when either
   the offset may have pushed another object out of sight.
 Short reads are re-read in two narrower `last_updated` windows each, for a bounded number of
 rounds; only unseen keys are emitted. A window that stays short sets `ListReader.incomplete`.
+A platform that lists an object twice looks like a changed order at first; when a re-read
+finds nothing new, lists every entry its X-Total-Count counts and repeats the same keys,
+the duplicates are a warning (stream, key as emitted), and the window is complete.
+
+Paging is bounded: a full page that brings no key not seen before ends the read as
+incomplete (a server that ignores `offset`, or links to the same list under new URLs), and
+`pagination.Cursor` caps the pages relative to X-Total-Count. A next link that was refused
+or failed is not followed again in the stream's run (one warning).
 
 The reader fetches pages (values) through a function it is given and hands each page to the
 stream's `process`, which turns objects into records and counts their keys: it knows nothing
