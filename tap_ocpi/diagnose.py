@@ -10,6 +10,7 @@ no RECORD and no STATE.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -311,6 +312,16 @@ def _kind(value: Any) -> str:
 
 
 # -- rendering ----------------------------------------------------------------------------
+
+
+def run_diagnosis(tap: TapOCPI, output_format: str | None) -> int:
+    """Print the report (text, or JSON with `--format json`); the exit status: 0 when every
+    selected module is ready or works with fallbacks."""
+    report = diagnose(tap)
+    text = render_json(report) if output_format == "json" else render_text(report)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    return 0 if report.ok else 1
 
 
 def render_json(report: Report) -> str:
