@@ -128,9 +128,6 @@ def test_details_wrapped_in_a_list(catalog: dict[str, Any]) -> None:
     _complete(measure(BY_NAME["details_in_list"], catalog))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12 item 9 (letter case of field names): the records helper"
-)
 def test_kwh_in_camel_case_is_read(catalog: dict[str, Any]) -> None:
     result = measure(BY_NAME["kwh_case"], catalog)
     _complete(result)

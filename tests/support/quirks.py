@@ -33,6 +33,8 @@ class Case:
     faults: dict[str, Any]
     streams: tuple[str, ...] = ("sessions", "tokens")
     version: str = "2.2.1"
+    #: Tap settings beyond SETTINGS.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 CASES = (
@@ -52,7 +54,13 @@ CASES = (
         "2.1.1",
     ),
     Case("details_in_list", {"quirk": "details_in_list"}),
-    Case("kwh_case", {"quirk": "kwh_case"}, ("sessions",)),
+    # kwh is personal by default (null unless passed): pass it, to see it read.
+    Case(
+        "kwh_case",
+        {"quirk": "kwh_case"},
+        ("sessions",),
+        settings={"privacy_pass": {"sessions": ["kwh"]}},
+    ),
 )
 BY_NAME = {case.name: case for case in CASES}
 
@@ -159,7 +167,7 @@ def measure(
     with MockPlatform(platform_config()) as platform:
         platform.set_faults(case.faults)
         expected = expected_keys(platform, case.streams, case.version)
-        config = build_config(platform, SETTINGS, ocpi_version=case.version)
+        config = build_config(platform, SETTINGS, case.settings, ocpi_version=case.version)
         selected = select(catalog, set(case.streams))
         platform.clear_request_log()
         before = platform.stats()["requests"]
