@@ -16,6 +16,8 @@ from typing import Literal
 
 import requests
 
+from tap_ocpi.versions import traits
+
 Encoding = Literal["plain", "base64"]
 _REDACTED = "***"
 
@@ -52,9 +54,12 @@ def token_problem(token: str, mode: str = "auto") -> str | None:
 
 
 def default_encoding(version: str) -> Encoding:
-    """The encoding OCPI prescribes for a version: plain for 2.1.1 and older, Base64 after."""
-    major_minor = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    return "plain" if major_minor < (2, 2) else "base64"
+    """The encoding OCPI prescribes for a version (versions.TRAITS): plain for 2.1.1 and
+    older, Base64 after."""
+    try:
+        return traits(version).token_form
+    except ValueError:
+        return "base64"  # a version after 2.x: Base64, as since 2.2
 
 
 class TokenAuth(requests.auth.AuthBase):

@@ -116,22 +116,26 @@ class OCPIStream(StreamInternals):
         reading.py). A window that stays short, or holds objects that cannot be read, keeps
         the stream's saved bookmark, and the tap fails at the end of the run (other streams
         finish first)."""
-        module_url = self.platform.modules.get(self.module)
-        if module_url is None:
+        module_urls = self.platform.urls(self.module)
+        if not module_urls:
             return
         started = Progress.start(self.client)
         reader = ListReader(
             self.name,
-            module_url,
+            module_urls,
             window=self.date_window(context),
             page_size=self.settings.page_size,
             fetch=lambda url: self.fetch(url, context),
             logger=self.logger,
+            discover=not self.platform.roles_known,
+            show_key=self.shown_key,
         )
         emitted = 0
         for record in reader.records(self._new_records):
             emitted += 1
             yield record
+        if reader.unavailable:
+            return
         self.incomplete = reader.incomplete
         self.settle_bookmark(context)
         self.logger.info("%s", started.summary(self.name, emitted, reader.pages_read))
@@ -278,6 +282,12 @@ class OCPIStream(StreamInternals):
         """Hook for streams with children (locations); most streams yield the record."""
         yield record
 
+    def shown_key(self, key: tuple[Any, ...], final: bool) -> str:
+        """A key for a log line, as it is emitted (personal key parts pseudonymised)."""
+        values = dict(zip(self.primary_keys, key, strict=True))
+        safe = values if final else self._privacy(dict(values), True)
+        return ", ".join(f"{k}={safe.get(k)}" for k in self.primary_keys)
+
     def report_bad_record(self, exc: BadRecord, raw: Any) -> None:
         """Log stream, key and reason of an unreadable object: never its values. The key is
         shown as it would be emitted (personal key parts such as tokens.uid pseudonymised)."""
@@ -286,8 +296,7 @@ class OCPIStream(StreamInternals):
         if any(isinstance(v, str) and v.startswith(_UNREADABLE) for v in key.values()):
             shown = "key not readable"
         else:
-            safe = self._privacy(dict(key), True)
-            shown = ", ".join(f"{k}={safe.get(k)}" for k in self.primary_keys)
+            shown = self.shown_key(tuple(key.values()), False)
         self.logger.error(
             "%s: an object could not be read and was skipped (%s): %s", self.name, shown, exc
         )

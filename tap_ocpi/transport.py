@@ -24,9 +24,10 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_ocpi import __version__, redaction, wire
-from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
+from tap_ocpi.errors import AuthRejectedError, NotAListError, OCPIError, OCPIStatusError
 from tap_ocpi.pagination import same_origin
 from tap_ocpi.salvage import BOM, Unreadable, UnscannableError, salvage
+from tap_ocpi.versions import traits
 
 if TYPE_CHECKING:
     from tap_ocpi.auth import TokenAuth
@@ -192,7 +193,7 @@ class OCPIClient:
     # -- requests -------------------------------------------------------------------------
     def headers(self, module: str) -> dict[str, str]:
         """OCPI headers for one request: tracing ids (2.2+), routing on functional modules."""
-        if self.version is None or self.version.startswith(("2.0", "2.1")):
+        if self.version is None or not traits(self.version).tracing_headers:
             return {}
         headers = {"X-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": str(uuid.uuid4())}
         if module not in CONFIGURATION_MODULES:
@@ -330,6 +331,8 @@ class OCPIClient:
         status, where = response.status_code, f"GET {_path(response.url)}"
         if status in (401, 403):
             raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
+        if status in (404, 405, 501):
+            raise NotAListError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
         # 408 (a proxy or server timing the request out) is as transient as 429 and 5xx.
         if status in (408, 429) or status >= 500:
             raise RetriableAPIError(f"{where}: HTTP {status}", response)
@@ -338,7 +341,9 @@ class OCPIClient:
         content_type = response.headers.get("Content-Type", "json").lower()
         if "json" not in content_type:
             kind = content_type.split(";")[0].strip()
-            raise OCPIError(f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response")
+            raise NotAListError(
+                f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response"
+            )
 
     def document(self, response: requests.Response) -> dict[str, Any]:
         """The decoded OCPI envelope of a response whose status was checked."""
@@ -352,7 +357,7 @@ class OCPIClient:
 
     def _envelope(self, where: str, body: Any, response: requests.Response) -> dict[str, Any]:
         if not isinstance(body, dict) or "status_code" not in body:
-            raise OCPIError(
+            raise NotAListError(
                 f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
             )
         body["status_code"] = self._checked_status(where, body.get("status_code"), response)
