@@ -260,4 +260,5 @@ def test_sdk_still_logs_the_unhandled_error_line_the_tap_filters(
     with caplog.at_level(logging.ERROR), pytest.raises(OCPIError):
         stream.sync()
     lines = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.msg for r in lines] == [_ReportedElsewhere.MESSAGE]
+    assert [r.getMessage() for r in lines] == [_ReportedElsewhere.MESSAGE % "failing"]
+    assert all(r.getMessage().startswith(_ReportedElsewhere.PREFIX) for r in lines)

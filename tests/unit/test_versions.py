@@ -10,6 +10,7 @@ import requests_mock as rm
 
 from tap_ocpi.auth import TokenAuth, default_encoding
 from tap_ocpi.normalize import rules_version
+from tap_ocpi.settings import Settings
 from tap_ocpi.transport import OCPIClient
 from tap_ocpi.versions import SUPPORTED, TRAITS, endpoint_lists, negotiate, traits
 
@@ -23,7 +24,9 @@ def ok(data: Any) -> dict[str, Any]:
 
 def client() -> OCPIClient:
     config = {"versions_url": VERSIONS, "retry_max_wait": 0, "max_retries": 2}
-    return OCPIClient(config, TokenAuth("tok", "auto"), logging.getLogger("test"))
+    return OCPIClient(
+        Settings.from_config(config), TokenAuth("tok", "auto"), logging.getLogger("test")
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,7 +106,7 @@ def test_details_in_a_one_element_list_are_unwrapped(requests_mock: rm.Mocker) -
     requests_mock.get(VERSIONS, json=ok([{"version": "2.2.1", "url": f"{HOST}/ocpi/2.2.1"}]))
     requests_mock.get(f"{HOST}/ocpi/2.2.1", json=ok([_details("2.2.1")]))
     c = client()
-    platform = negotiate(c, c.config)
+    platform = negotiate(c, c.settings)
     assert platform.modules["tariffs"] == f"{HOST}/tariffs"
     assert platform.urls("tariffs") == (f"{HOST}/tariffs",)
     assert platform.urls("sessions") == ()
@@ -112,6 +115,6 @@ def test_details_in_a_one_element_list_are_unwrapped(requests_mock: rm.Mocker) -
 def test_details_in_a_list_given_as_versions_url(requests_mock: rm.Mocker) -> None:
     requests_mock.get(VERSIONS, json=ok([_details("2.3.0")]))
     c = client()
-    platform = negotiate(c, c.config)
+    platform = negotiate(c, c.settings)
     assert (platform.wire_version, platform.version) == ("2.3.0", "2.3.0")
     assert requests_mock.call_count == 1
