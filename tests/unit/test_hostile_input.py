@@ -13,7 +13,8 @@ import pytest
 from tap_ocpi import redaction
 from tap_ocpi.pagination import next_link
 from tap_ocpi.salvage import UnscannableError, salvage
-from tap_ocpi.transport import ascii_int, status_number
+from tap_ocpi.session import ascii_int
+from tap_ocpi.transport import status_number
 
 
 def test_salvage_cuts_elements_with_tricky_strings_and_keeps_keys_of_bad_ones() -> None:
