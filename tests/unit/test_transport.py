@@ -14,8 +14,9 @@ import requests_mock as rm
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
+from tap_ocpi.session import retry_after_seconds
 from tap_ocpi.settings import Settings
-from tap_ocpi.transport import OCPIClient, retry_after_seconds
+from tap_ocpi.transport import OCPIClient
 from tap_ocpi.versions import choose_version, negotiate
 
 HOST = "https://cpo.example.com"
