@@ -302,7 +302,13 @@ class TapFiles:
 
     def argv(self, job: TapJob) -> list[str]:
         p = self.platform
-        config = {"versions_url": p.versions_url, "token": p.token, "privacy_salt": SALT}
+        # The version pinned: the platform's highest (2.3.0) would not be the one warmed up.
+        config = {
+            "versions_url": p.versions_url,
+            "token": p.token,
+            "privacy_salt": SALT,
+            "ocpi_version": "2.2.1",
+        }
         config |= job.config
         argv = ["--config", self._file("config", config)]
         argv += ["--catalog", self._file("catalog", select(self.catalog, set(job.streams)))]
