@@ -62,7 +62,9 @@ def raw_objects(stream: str, n: int, version: str) -> list[dict[str, Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stream", default="sessions", choices=["sessions", "cdrs", "locations", "tokens"])
+    ap.add_argument(
+        "--stream", default="sessions", choices=["sessions", "cdrs", "locations", "tokens"]
+    )
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--version", default="2.2.1")
