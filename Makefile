@@ -11,7 +11,7 @@
 #   make e2e       only the end-to-end tests (Meltano + CSV, JSONL and PostgreSQL loaders)
 #   make demo      the test platform + `meltano run tap-ocpi target-csv`; run it twice
 #   make bench     tests/benchmarks/bench.py
-#   make readme    regenerate README.md's settings and privacy tables from the code
+#   make readme    regenerate the generated tables (README settings, docs/privacy.md) from the code
 #   make clean     remove venvs, installed plugins, caches and demo-output/ (keeps
 #                  .meltano/meltano.db, your saved state, and output/, your exported data)
 

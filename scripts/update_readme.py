@@ -1,8 +1,8 @@
-"""Regenerate the generated parts of README.md, or check that they are current.
+"""Regenerate the generated parts of the README and the docs, or check that they are current.
 
-- the settings table: from `tap-ocpi --about --format markdown` (the SDK renders it from the
-  tap's settings schema, built-in settings included);
-- the privacy tables: from the safe lists in tap_ocpi/privacy.py.
+- README.md, the settings table: from `tap-ocpi --about --format markdown` (the SDK renders it
+  from the tap's settings schema, built-in settings included);
+- docs/privacy.md, the privacy tables: from the safe lists in tap_ocpi/privacy.py.
 
 Usage: python scripts/update_readme.py [--check]   (make readme runs it without --check)
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tap_ocpi.privacy import safe_fields_markdown
 from tap_ocpi.schemas import STREAM_SCHEMAS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings_table() -> str:
@@ -30,8 +31,23 @@ def settings_table() -> str:
     return "\n".join(line for line in lines if line.startswith("|")) + "\n"
 
 
-def blocks() -> dict[str, str]:
-    return {"settings": settings_table(), "privacy tables": safe_fields_markdown(STREAM_SCHEMAS)}
+def privacy_tables() -> str:
+    return safe_fields_markdown(STREAM_SCHEMAS)
+
+
+# file (relative to the repository) -> block name -> what renders the block
+GENERATED: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"settings": settings_table},
+    "docs/privacy.md": {"privacy tables": privacy_tables},
+}
+
+
+def targets() -> dict[Path, dict[str, str]]:
+    """Every generated block, rendered, per file."""
+    return {
+        ROOT / name: {block: render_block() for block, render_block in blocks.items()}
+        for name, blocks in GENERATED.items()
+    }
 
 
 def render(text: str, generated: dict[str, str]) -> str:
@@ -40,21 +56,26 @@ def render(text: str, generated: dict[str, str]) -> str:
         begin, end = f"<!-- BEGIN {name} (make readme) -->", f"<!-- END {name} -->"
         head, found, rest = text.partition(begin)
         if not found:
-            raise SystemExit(f"README.md has no {begin!r} marker")
+            raise SystemExit(f"no {begin!r} marker")
         _, _, tail = rest.partition(end)
         text = f"{head}{begin}\n\n{body}\n{end}{tail}"
     return text
 
 
 def main(argv: list[str]) -> int:
-    text = README.read_text(encoding="utf-8")
-    new = render(text, blocks())
-    if "--check" in argv:
-        if new != text:
-            print("README.md is stale: run `make readme`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(new, encoding="utf-8")
+    stale = []
+    for path, generated in targets().items():
+        text = path.read_text(encoding="utf-8")
+        new = render(text, generated)
+        if new == text:
+            continue
+        if "--check" in argv:
+            stale.append(path.relative_to(ROOT).as_posix())
+        else:
+            path.write_text(new, encoding="utf-8")
+    if stale:
+        print(f"{', '.join(stale)} stale: run `make readme`", file=sys.stderr)
+        return 1
     return 0
 
 

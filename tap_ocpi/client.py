@@ -233,6 +233,10 @@ class OCPIStream(StreamInternals):
             else:
                 yield record
 
+    def normalize_raw(self, raw: Any) -> dict[str, Any]:
+        """One raw object in the stream's shape (raises BadRecord), before privacy."""
+        return self._normalize(raw)
+
     @cached_property
     def _normalize(self) -> Callable[[Any], dict[str, Any]]:
         return normalizer(self.name, self.platform.version, self.platform.owner)

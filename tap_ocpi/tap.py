@@ -8,12 +8,14 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
+import click
 import requests
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream, parse_utc, utc_text
+from tap_ocpi.diagnose import run_diagnosis
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
@@ -175,6 +177,34 @@ class TapOCPI(TapInternals):
         now = datetime.now(timezone.utc)
         #: `date_to` of every list this run, and the cap of every bookmark.
         self.window_end = utc_text(min(parse_utc(str(end), "end_date"), now) if end else now)
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, plus `--diagnose` (diagnose.py)."""
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--diagnose"],
+                is_flag=True,
+                help="Probe the platform in a few requests and report what it does and what "
+                "the tap will do about it (--format json for tickets and CI). Writes no "
+                "RECORD or STATE.",
+            )
+        )
+        return command
+
+    @classmethod
+    def invoke(cls, *, diagnose: bool = False, **kwargs: Any) -> None:
+        if not diagnose:
+            super().invoke(**kwargs)
+            return
+        config = kwargs.get("config")
+        tap = cls(
+            config=getattr(config, "config", None),
+            parse_env_config=bool(getattr(config, "parse_env", False)),
+            validate_config=True,
+        )
+        sys.exit(run_diagnosis(tap, kwargs.get("about_format")))
 
     def discover_streams(self) -> list[OCPIStream]:
         return [stream_type(self) for stream_type in STREAM_TYPES]

@@ -1,5 +1,11 @@
 """Shared pytest fixtures: running OCPI mock platforms on 127.0.0.1 (free ports).
 
+Tests by level: unit/ (pure functions, requests-mock edge cases), platform/ (the real tap
+against the bundled platform or a small server on 127.0.0.1, and the platform's own tests),
+e2e/ (Meltano and real targets); shared helpers in the support package (pytest puts tests/ on
+sys.path because of this file: `from support.tap_runner import run_tap`); benchmarks/ are run
+by hand or `make bench`, not by pytest.
+
 - ``platform_factory(config=None, **overrides)`` starts a MockPlatform for one test and
   stops it afterwards; call it as often as needed.
 - ``module_platform_factory`` is the same with module scope (share a platform between

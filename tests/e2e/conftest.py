@@ -1,6 +1,6 @@
-"""Fixtures of the Meltano end-to-end tests; they live in meltano_e2e.py with the helpers."""
+"""Fixtures of the Meltano end-to-end tests (they live with the helpers in support/meltano_e2e)."""
 
-from meltano_e2e import (  # noqa: F401 - re-exported fixtures
+from support.meltano_e2e import (  # noqa: F401 - re-exported fixtures
     meltano,
     meltano_installed,
     pg_database,

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from support.config import tap_config
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.schemas import PRIMARY_KEYS
 
@@ -111,12 +112,9 @@ def platform() -> Iterator[MockPlatform]:
 
 
 def base_config(platform: MockPlatform) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "privacy_salt": "bigquery-rules-salt-0123456789",
-        "start_date": "2000-01-01T00:00:00Z",
-    }
+    return tap_config(
+        platform, privacy_salt="bigquery-rules-salt-0123456789", start_date="2000-01-01T00:00:00Z"
+    )
 
 
 def check(schemas: list[dict[str, Any]]) -> None:

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meltano_e2e import (
+
+from support.about import about_settings
+from support.config import STREAMS
+from support.meltano_e2e import (
     ADVANCE,
-    STREAMS,
     Meltano,
     PgDatabase,
     blank_columns,
@@ -29,7 +31,6 @@ from meltano_e2e import (
     schema_of,
     served_version,
 )
-
 from tap_ocpi.client import utc_text
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.schemas import PRIMARY_KEYS
@@ -306,15 +307,9 @@ def test_privacy_allow_list_from_environment(meltano: Meltano, platform: MockPla
 
 
 def test_meltano_config_declares_every_setting(meltano: Meltano, tmp_path: Path) -> None:
+    """Every setting `tap-ocpi --about` reports is declared (not "possibly unsupported")."""
     listed = meltano.run("config", "list", "tap-ocpi", "--all").stdout
-    for name in (
-        "versions_url", "token", "token_encoding", "ocpi_version", "from_country_code",
-        "from_party_id", "to_country_code", "to_party_id", "start_date", "end_date", "page_size",
-        "lookback_minutes", "request_timeout", "max_retries", "retry_max_wait",
-        "max_requests_per_second", "skip_bad_records", "ca_bundle", "privacy_pass",
-        "privacy_hash", "privacy_salt", "stream_maps", "stream_map_config",
-        "flattening_enabled", "flattening_max_depth",
-    ):  # fmt: skip
+    for name in about_settings():
         line = next((ln for ln in listed.splitlines() if ln.startswith(f"{name} ")), None)
         assert line is not None, f"{name} not listed"
         assert "possibly unsupported" not in line, f"{name} is not declared in meltano.yml"

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from meltano_e2e import (
+
+from support.meltano_e2e import (
     ADVANCE,
     PG_SCHEMA,
     Meltano,
@@ -16,7 +17,6 @@ from meltano_e2e import (
     output_keys,
     sandbox_env,
 )
-
 from tap_ocpi.mock_platform import MockPlatform
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def test_postgres_system_db_and_concurrent_jobs(
 
     (On one machine, two runs of the same extractor must not share a .meltano folder:
     Meltano 4.4.1 writes the extractor's config and catalog to .meltano/run/<extractor>/, and
-    concurrent runs overwrite each other's. See the README, "Beyond one machine".)
+    concurrent runs overwrite each other's. See docs/multiple-machines.md.)
     """
     shared = {
         "MELTANO_DATABASE_URI": pg_system_database.sqlalchemy_url,

@@ -21,6 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from support.config import tap_config
+
+# The settings of a run against this server (it has no token of its own).
+RUN: dict[str, Any] = {
+    "token": "hostile-test-token-0123456789",
+    "privacy_salt": "a-salt-of-sixteen-or-more-chars",
+    "request_timeout": 5,
+    "max_retries": 1,
+    "retry_max_wait": 1,
+    "start_date": "2020-01-01T00:00:00Z",
+}
+
 
 @dataclass
 class Request:
@@ -189,17 +201,7 @@ class HostileServer:
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """A tap config pointing at this server, with short timeouts and few retries."""
-        config: dict[str, Any] = {
-            "versions_url": self.versions_url,
-            "token": "hostile-test-token-0123456789",
-            "privacy_salt": "a-salt-of-sixteen-or-more-chars",
-            "request_timeout": 5,
-            "max_retries": 1,
-            "retry_max_wait": 1,
-            "start_date": "2020-01-01T00:00:00Z",
-        }
-        config.update(overrides)
-        return config
+        return tap_config(self, RUN, **overrides)
 
     def record(self, request: Request) -> None:
         with self._lock:

@@ -1,6 +1,6 @@
 """Measure how fast ocpi-mock-platform serves session pages (run by hand, not by pytest).
 
-    .venv/bin/python tests/mock_platform/measure_throughput.py --sessions 100000 --rounds 3
+    .venv/bin/python tests/benchmarks/measure_throughput.py --sessions 100000 --rounds 3
 
 The platform runs as its own process (as a tap would meet it), the client is `requests`
 without parsing the JSON: the raw-fetch floor from measuring.md. Round 1 is cold

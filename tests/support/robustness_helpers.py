@@ -23,13 +23,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from support.config import TOP_LEVEL
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import PRIMARY_KEYS, STREAM_SCHEMAS
 
 VERSION = "2.2.1"
 SALT = "robustness-salt-0123456789abcdef"
-TOP_LEVEL = ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo")
 
 
 # -- a scripted OCPI server -----------------------------------------------------------------

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from mock_helpers import crawl, ocpi_get
 
+from support.mock_helpers import crawl, ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.mock_platform.__main__ import config_from_args
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PATHS = [
     ("2.1.1", "sessions?date_from=2000-01-01T00:00:00Z&limit=40"),
     ("2.2.1", "cdrs?offset=13&limit=40"),

@@ -1,8 +1,7 @@
-"""Helpers for the mock platform's own tests (imported as `mock_helpers`)."""
+"""Helpers for the mock platform's own tests."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,8 @@ from typing import Any
 import pytest
 import requests
 
+from support.spec_examples import SHARED
 from tap_ocpi.mock_platform import MockPlatform
-
-# The spec digest and examples live beside the repo (CC BY-ND, shared by the team; CI clones
-# the repo with shared/ next to it).
-SHARED = Path(os.environ.get("OCPI_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
 
 Get = Callable[..., requests.Response]
 
@@ -47,6 +43,7 @@ def crawl(
 
 
 def spec_dir() -> Path:
+    """shared/ (the spec digest and examples), or skip the calling test when it is absent."""
     if not (SHARED / "docs" / "ocpi-digest.md").exists():
-        pytest.skip(f"OCPI digest/examples not found under {SHARED} (set OCPI_SHARED_DIR)")
+        pytest.skip(f"OCPI digest not found under {SHARED}: ../shared is absent (CI has it)")
     return SHARED

@@ -6,6 +6,7 @@ import atexit
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
+from support.config import tap_config
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.tap import TapOCPI
 
@@ -18,12 +19,7 @@ atexit.register(_PLATFORM.stop)
 
 TestTapOCPI = get_tap_test_class(
     tap_class=TapOCPI,
-    config={
-        "versions_url": _PLATFORM.versions_url,
-        "token": _PLATFORM.token,
-        "privacy_salt": "sdk-standard-tests-salt-0123",
-        "page_size": 10,
-    },
+    config=tap_config(_PLATFORM, privacy_salt="sdk-standard-tests-salt-0123", page_size=10),
     parse_env_config=False,  # CI's TAP_OCPI_* variables must not leak into the tests
     suite_config=SuiteConfig(max_records_limit=25),
 )

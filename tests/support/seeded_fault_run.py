@@ -1,9 +1,9 @@
 """The seeded fault run: every stream of OCPI 2.2.1 under a mix of faults, counted.
 
-Run by hand for the numbers (`python tests/seeded_fault_run.py [seed]`); the test
-`test_robustness.py::test_seeded_fault_run_loses_nothing` runs it and checks lost == 0 and
-duplicates == 0. Faults are counted where the platform decides them (its dice), records by
-key from the tap's own output.
+Run by hand for the numbers (`.venv/bin/python tests/support/seeded_fault_run.py [seed]`);
+`platform/test_robustness.py::test_seeded_fault_run_loses_nothing` runs it and checks
+lost == 0 and duplicates == 0. Faults are counted where the platform decides them (its dice),
+records by key from the tap's own output.
 """
 
 from __future__ import annotations
@@ -11,18 +11,21 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from robustness_helpers import (
+if __name__ == "__main__":  # run as a script: make the `support` package (under tests/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.config import STREAMS, tap_config
+from support.robustness_helpers import (
     SALT,
-    TOP_LEVEL,
     VERSION,
     counting_faults,
     emitted_keys,
     expected_keys,
 )
-from tap_runner import run_tap
-
+from support.tap_runner import run_tap
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 FAULTS: dict[str, Any] = {
@@ -34,21 +37,19 @@ FAULTS: dict[str, Any] = {
     "link": "missing",  # no Link header: offset paging from X-Total-Count
     "unstable_every": 4,  # the order shifts under the client
 }
-STREAMS = (*TOP_LEVEL, "evses", "connectors")
 
 
 def fault_run(seed: int = 2024) -> dict[str, Any]:
     config = PlatformConfig(seed=seed, locations=30, sessions=600, tariffs=8, tokens=80, clients=3)
     with MockPlatform(config) as platform:
-        settings = {
-            "versions_url": platform.versions_url,
-            "token": platform.token,
-            "ocpi_version": VERSION,
-            "page_size": 25,
-            "privacy_salt": SALT,
-            "max_retries": 8,
-            "retry_max_wait": 0,
-        }
+        settings = tap_config(
+            platform,
+            ocpi_version=VERSION,
+            page_size=25,
+            privacy_salt=SALT,
+            max_retries=8,
+            retry_max_wait=0,
+        )
         started = time.monotonic()
         with counting_faults(platform, **FAULTS) as counts:
             run = run_tap(settings)

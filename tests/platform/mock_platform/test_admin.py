@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import requests
-from mock_helpers import crawl, ocpi_get
 
+from support.mock_helpers import crawl, ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 
 V = "2.2.1"

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import requests_mock as rm
-from spec_examples import EXAMPLES
-from tap_runner import run_tap
 
+from support.config import tap_config
+from support.spec_examples import needs_examples, spec_objects
+from support.tap_runner import run_tap
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.tap import TapOCPI
 
@@ -68,15 +69,8 @@ def platform() -> Iterator[MockPlatform]:
         yield running
 
 
-def config_for(platform: MockPlatform, version: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "ocpi_version": version,
-        "privacy_salt": SALT,
-        "page_size": 50,
-        **extra,
-    }
+# This file's settings for tap_config.
+RUN = {"privacy_salt": SALT, "page_size": 50}
 
 
 def personal_values(platform: MockPlatform) -> set[str]:
@@ -97,7 +91,7 @@ def personal_values(platform: MockPlatform) -> set[str]:
 def test_platform_personal_values_never_leave_the_tap(platform: MockPlatform, version: str) -> None:
     personal = personal_values(platform)
     assert len(personal) > 100  # the check below means something
-    run = run_tap(config_for(platform, version), loglevel="DEBUG")
+    run = run_tap(tap_config(platform, RUN, ocpi_version=version), loglevel="DEBUG")
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.records["sessions"]
     written = run.stdout + run.stderr
@@ -111,7 +105,7 @@ def test_allow_listed_nested_paths_come_through_exactly(platform: MockPlatform) 
     tokens = list(platform.expected("tokens", version))
     sessions = list(platform.expected("sessions", version))
     allow = {"tokens": ["visual_number"], "sessions": ["cdr_token.contract_id", "kwh"]}
-    run = run_tap(config_for(platform, version, privacy_pass=allow))
+    run = run_tap(tap_config(platform, RUN, ocpi_version=version, privacy_pass=allow))
     assert run.returncode == 0, run.stderr[-2000:]
     emitted_visual = {t.get("visual_number") for t in run.records["tokens"]}
     assert emitted_visual == {t.get("visual_number") for t in tokens}
@@ -129,7 +123,7 @@ def test_allow_listed_nested_paths_come_through_exactly(platform: MockPlatform) 
 
 
 def test_blanked_fields_are_null_with_key_kept(platform: MockPlatform) -> None:
-    run = run_tap(config_for(platform, "2.2.1"))
+    run = run_tap(tap_config(platform, RUN, ocpi_version="2.2.1"))
     assert run.returncode == 0
     session = run.records["sessions"][0]
     assert "cdr_token" in session
@@ -142,37 +136,12 @@ def test_blanked_fields_are_null_with_key_kept(platform: MockPlatform) -> None:
 
 
 def test_state_holds_no_personal_values(platform: MockPlatform) -> None:
-    run = run_tap(config_for(platform, "2.2.1"))
+    run = run_tap(tap_config(platform, RUN, ocpi_version="2.2.1"))
     state_text = json.dumps(run.states)
     assert not [v for v in personal_values(platform) if v in state_text]
 
 
 # -- the specification's own example objects ----------------------------------------------------
-
-
-def _module_of(name: str) -> str | None:
-    skip = ("patch", "put_example", "energymix", "hours", "payment")
-    if any(word in name for word in skip):
-        return None
-    for module in ("cdr", "session", "tariff", "token", "location"):
-        if module in name and "credentials" not in name and "transport" not in name:
-            return f"{module}s"
-    return None
-
-
-def spec_objects(version: str) -> dict[str, list[dict[str, Any]]]:
-    """Complete example objects (they carry last_updated) per module, as the spec wrote them."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((EXAMPLES / version).glob("*.json")):
-        module = _module_of(path.name)
-        if module is None:
-            continue
-        data = json.loads(path.read_text())
-        data = data.get("data", data) if isinstance(data, dict) else data
-        for item in data if isinstance(data, list) else [data]:
-            if isinstance(item, dict) and "last_updated" in item:
-                out.setdefault(module, []).append(item)
-    return out
 
 
 def _values(node: Any, path: list[str]) -> Iterator[str]:
@@ -264,6 +233,7 @@ def distinct_batches(objects: dict[str, list[dict[str, Any]]]) -> list[dict[str,
 
 
 @pytest.mark.parametrize("version", ["2.1.1", "2.2.1", "2.3.0"])
+@needs_examples
 def test_spec_example_personal_values_never_leave_the_tap(
     version: str, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,7 +272,7 @@ def test_user_stream_maps_apply_after_the_privacy_map(platform: MockPlatform) ->
             "uid_seen_by_map": "str(record['cdr_token']['uid'])",
         },
     }
-    run = run_tap(config_for(platform, "2.2.1", stream_maps=maps))
+    run = run_tap(tap_config(platform, RUN, ocpi_version="2.2.1", stream_maps=maps))
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.records["prices"]
     assert "tariffs" not in run.records
@@ -314,7 +284,7 @@ def test_user_stream_maps_apply_after_the_privacy_map(platform: MockPlatform) ->
 def test_hashed_fields_are_keyed_pseudonyms_and_typed_as_strings(platform: MockPlatform) -> None:
     version = "2.2.1"
     hashes = {"sessions": ["cdr_token.uid", "kwh"]}
-    run = run_tap(config_for(platform, version, privacy_hash=hashes))
+    run = run_tap(tap_config(platform, RUN, ocpi_version=version, privacy_hash=hashes))
     assert run.returncode == 0, run.stderr[-2000:]
     schema = run.schemas["sessions"]["schema"]["properties"]
     assert "string" in schema["kwh"]["type"]

@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from robustness_helpers import (
+
+from support.config import tap_config
+from support.robustness_helpers import (
     SALT,
     VERSION,
     Hit,
@@ -38,9 +40,8 @@ from robustness_helpers import (
     spec_link,
     timed_requests,
 )
-from seeded_fault_run import fault_run
-from tap_runner import TapRun, discover, run_tap, select
-
+from support.seeded_fault_run import fault_run
+from support.tap_runner import TapRun, discover, run_tap, select
 from tap_ocpi.auth import TokenAuth, encode_token
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
@@ -70,22 +71,16 @@ def catalog() -> dict[str, Any]:
     return discover({"versions_url": "http://127.0.0.1:9/ocpi/versions"})
 
 
-def config_for(versions_url: str, token: str = TOKEN, **extra: Any) -> dict[str, Any]:
-    return {
-        "versions_url": versions_url,
-        "token": token,
-        "ocpi_version": VERSION,
-        "page_size": 20,
-        "privacy_salt": SALT,
-        "lookback_minutes": 0,
-        "retry_max_wait": 0,
-        "max_retries": 4,
-        **extra,
-    }
-
-
-def platform_config(platform: MockPlatform, **extra: Any) -> dict[str, Any]:
-    return config_for(platform.versions_url, platform.token, **extra)
+# This file's settings for tap_config; scripted servers have no token of their own: TOKEN.
+RUN = {
+    "token": TOKEN,
+    "ocpi_version": VERSION,
+    "page_size": 20,
+    "privacy_salt": SALT,
+    "lookback_minutes": 0,
+    "retry_max_wait": 0,
+    "max_retries": 4,
+}
 
 
 def ok(run: TapRun) -> TapRun:
@@ -136,7 +131,7 @@ def test_link_variants_are_followed_as_given(
     platform: MockPlatform, catalog: dict[str, Any], mode: str
 ) -> None:
     platform.set_faults(link=mode)
-    run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
+    run = ok(run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"})))
     assert_complete(run, platform, ("sessions",))
     paths = module_requests(platform, "sessions")
     assert len(paths) == 6  # 120 sessions, 20 a page: no extra request
@@ -149,7 +144,7 @@ def test_missing_link_pages_by_offset_from_the_position_in_the_same_window(
     # No Link at all, and pages shorter than X-Limit says: X-Total-Count says there is more,
     # so page by offset, advancing by what arrived (7 a page), never by what was asked (20).
     platform.set_faults(link="missing", short_pages=7)
-    run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
+    run = ok(run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"})))
     assert_complete(run, platform, ("sessions",))
     queries = [query_of(p) for p in module_requests(platform, "sessions")]
     assert [int(q.get("offset", 0)) for q in queries] == list(range(0, 120, 7))
@@ -163,7 +158,7 @@ def test_page_cap_below_page_size_advances_by_received_count(
     platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     platform.set_faults(page_cap=9)
-    run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
+    run = ok(run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"})))
     assert_complete(run, platform, ("sessions",))
     offsets = [int(query_of(p).get("offset", 0)) for p in module_requests(platform, "sessions")]
     assert offsets == list(range(0, 120, 9))
@@ -180,7 +175,7 @@ def test_link_to_another_host_is_not_followed_and_gets_no_token(
             monkeypatch.setenv(name, proxy.base)
         for name in ("NO_PROXY", "no_proxy"):
             monkeypatch.setenv(name, "127.0.0.1,localhost")
-        run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
+        run = ok(run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"})))
     assert proxy.hits == []
     assert_complete(run, platform, ("sessions",))
     assert run.stderr.count("next link is not followed (it points to another host") == 1
@@ -192,7 +187,7 @@ def test_link_with_another_scheme_is_not_followed(
 ) -> None:
     platform.set_faults(link="wrong_scheme")
     run = ok(
-        run_tap(platform_config(platform), catalog=select(catalog, {"sessions"}), loglevel="DEBUG")
+        run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"}), loglevel="DEBUG")
     )
     assert_complete(run, platform, ("sessions",))
     assert "Starting new HTTP connection" in run.stderr  # urllib3 does log at DEBUG ...
@@ -246,7 +241,7 @@ def test_broken_next_link_falls_back_to_offset_paging(
             lambda hit: Reply(302, headers={"Location": f"{elsewhere.base}/x"}),
         )
         with server:
-            run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+            run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     offsets = [int(h.query.get("offset", 0)) for h in server.hits_to("/ocpi/2.2.1/tariffs")]
     assert offsets == [0, 3, 6, 9]  # offset paging from the position, by received count
@@ -269,7 +264,7 @@ def test_link_back_to_a_page_already_read_is_an_error_not_a_loop(
         return f'<http://{hit.headers["Host"]}{first[0]}>; rel="next"'  # back to page 1
 
     with _link_scripted(tariffs, link) as server:
-        run = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
+        run = run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"}))
     one_line_error(run, "leads back to a page already read", "/ocpi/2.2.1/tariffs")
     assert len(server.hits_to("/ocpi/2.2.1/tariffs")) == 2
 
@@ -284,7 +279,7 @@ def test_link_that_skips_objects_is_replaced_by_offset_paging(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", paged(tariffs, cap=3, link=link))
     with server:
-        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     assert "the next link is not followed (its offset skips objects" in run.stderr
 
@@ -304,7 +299,7 @@ def test_empty_last_page_linking_to_itself_ends_the_list(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     offsets = [h.query.get("offset", "0") for h in server.hits_to("/ocpi/2.2.1/tariffs")]
     assert offsets == ["0", "5", "10"]
@@ -314,7 +309,7 @@ def test_unstable_order_is_detected_and_reread_in_narrower_windows(
     platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     with counting_faults(platform, unstable_every=2) as counts:
-        run = ok(run_tap(platform_config(platform), catalog=select(catalog, {"sessions"})))
+        run = ok(run_tap(tap_config(platform, RUN), catalog=select(catalog, {"sessions"})))
     assert counts["shifted"] > 0
     assert re.search(r"sessions: only \d+ of 120 objects arrived .* re-reading", run.stderr)
     assert_complete(run, platform, ("sessions",))
@@ -336,7 +331,7 @@ def test_unstable_order_without_total_fails_loudly_instead_of_losing_silently(
         }
     }
     run = run_tap(
-        platform_config(platform), state=state, catalog=select(catalog, {"sessions", "tariffs"})
+        tap_config(platform, RUN), state=state, catalog=select(catalog, {"sessions", "tariffs"})
     )
     one_line_error(
         run,
@@ -367,7 +362,7 @@ def test_object_that_leaves_the_window_before_it_is_read_is_not_missing(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert "tariffs: only 9 of 10 objects arrived" in run.stderr
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs[:-1])
     assert run.bookmark("tariffs") is not None
@@ -391,7 +386,7 @@ def test_total_that_never_adds_up_keeps_the_bookmark_and_fails_at_the_end(
     }
     with server:
         run = run_tap(
-            config_for(server.versions_url),
+            tap_config(server, RUN),
             state=state,
             catalog=select(catalog, {"tariffs", "tokens"}),
         )
@@ -415,7 +410,7 @@ def test_timestamps_without_z_or_with_offsets_become_utc_z(
     platform.set_faults(timestamps=mode)
     run = ok(
         run_tap(
-            platform_config(platform), catalog=select(catalog, {"sessions", "locations", "evses"})
+            tap_config(platform, RUN), catalog=select(catalog, {"sessions", "locations", "evses"})
         )
     )
     assert_complete(run, platform, ("sessions", "locations"))
@@ -493,16 +488,14 @@ def test_odd_but_readable_objects_give_the_same_records(catalog: dict[str, Any])
     with MockPlatform(
         PlatformConfig(seed=5, locations=6, sessions=2, tariffs=6, tokens=2, clients=1)
     ) as source:
-        clean = ok(
-            run_tap(config_for(source.versions_url, source.token), catalog=select(catalog, streams))
-        )
+        clean = ok(run_tap(tap_config(source, RUN), catalog=select(catalog, streams)))
         locations = [_odd(loc) for loc in source.expected("locations", VERSION)]
         tariffs = [_odd_tariff(t) for t in source.expected("tariffs", VERSION)]
     server = Scripted({"locations": "/ocpi/2.2.1/locations", "tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/locations", paged(locations, cap=4))
     server.route("/ocpi/2.2.1/tariffs", paged(tariffs, cap=4))
     with server:
-        odd = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, streams)))
+        odd = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, streams)))
 
     def by_key(run: TapRun, stream: str) -> dict[Any, dict[str, Any]]:
         keys = run.schemas[stream]["key_properties"]
@@ -542,9 +535,7 @@ def test_wrapped_versions_trailing_slash_and_same_host_redirect(
     )
     server.route("/ocpi/2.2.1/tokens/", paged([], cap=4))
     with server:
-        run = ok(
-            run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs", "tokens"}))
-        )
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs", "tokens"})))
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
     redirected = server.hits_to("/ocpi/2.2.1/tokens/")
     assert len(redirected) == 1
@@ -563,7 +554,7 @@ def test_redirect_to_another_host_is_refused_and_sends_nothing_there(
             lambda hit: Reply(302, headers={"Location": f"{elsewhere.base}{hit.target}"}),
         )
         with server:
-            run = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
+            run = run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"}))
     one_line_error(
         run,
         "GET /ocpi/2.2.1/tariffs: HTTP 302 redirects to another host",
@@ -620,7 +611,7 @@ def test_error_bodies_that_are_not_ocpi_name_status_and_path(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", lambda hit: reply)
     with server:
-        run = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
+        run = run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"}))
     last = one_line_error(run, expected)
     assert "DE*VLT*E1" not in run.stderr  # the server's own message may hold personal data
     assert "date_from" not in last
@@ -689,7 +680,7 @@ def test_unreadable_objects_are_reported_and_keep_their_streams_bookmark(
     bad_server: Scripted, tariffs: list[dict[str, Any]], catalog: dict[str, Any]
 ) -> None:
     run = run_tap(
-        config_for(bad_server.versions_url),
+        tap_config(bad_server, RUN),
         state=STATE_2020,
         catalog=select(catalog, {"tariffs", "tokens", "sessions"}),
     )
@@ -724,7 +715,7 @@ def test_skip_bad_records_accepts_them_but_still_reports(
 ) -> None:
     run = ok(
         run_tap(
-            config_for(bad_server.versions_url, skip_bad_records=True),
+            tap_config(bad_server, RUN, skip_bad_records=True),
             state=STATE_2020,
             catalog=select(catalog, {"tariffs", "tokens"}),
         )
@@ -753,7 +744,7 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
     with counting_faults(platform, **{fault: 0.3}) as counts:
         run = ok(
             run_tap(
-                platform_config(platform, max_retries=8),
+                tap_config(platform, RUN, max_retries=8),
                 catalog=select(catalog, {"sessions", "locations", "evses"}),
             )
         )
@@ -781,7 +772,7 @@ def test_retry_after_is_honoured_and_capped_by_retry_max_wait(  # noqa: PLR0917 
     ):
         ok(
             run_tap(
-                platform_config(platform, retry_max_wait=max_wait, max_retries=8, page_size=10),
+                tap_config(platform, RUN, retry_max_wait=max_wait, max_retries=8, page_size=10),
                 catalog=select(catalog, {"sessions"}),
             )
         )
@@ -807,7 +798,7 @@ def test_retry_after_as_http_date(
     with server:
         ok(
             run_tap(
-                config_for(server.versions_url, retry_max_wait=max_wait),
+                tap_config(server, RUN, retry_max_wait=max_wait),
                 catalog=select(catalog, {"tariffs"}),
             )
         )
@@ -831,7 +822,7 @@ def test_server_error_inside_http_200_on_the_first_page_keeps_the_token_form(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert f"OCPI status {status_code}" in run.stderr
     assert "Retrying in" in run.stderr
     forms = {h.headers["Authorization"] for h in server.hits_to("/ocpi/2.2.1/tariffs")}
@@ -850,7 +841,7 @@ def test_http_408_is_retried(tariffs: list[dict[str, Any]], catalog: dict[str, A
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"})
     server.route("/ocpi/2.2.1/tariffs", answer)
     with server:
-        run = ok(run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"})))
+        run = ok(run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"})))
     assert "after try 1: GET /ocpi/2.2.1/tariffs: HTTP 408" in run.stderr
     assert sorted(_ids(run)) == sorted(t["id"] for t in tariffs)
 
@@ -869,7 +860,7 @@ def test_a_timeout_is_retried(tariffs: list[dict[str, Any]], catalog: dict[str, 
     with server:
         run = ok(
             run_tap(
-                config_for(server.versions_url, request_timeout=1),
+                tap_config(server, RUN, request_timeout=1),
                 catalog=select(catalog, {"tariffs"}),
             )
         )
@@ -882,7 +873,7 @@ def test_latency_beyond_request_timeout_gives_up_after_max_retries(
 ) -> None:
     platform.set_faults(latency_ms=1600)
     run = run_tap(
-        platform_config(platform, request_timeout=1, max_retries=2),
+        tap_config(platform, RUN, request_timeout=1, max_retries=2),
         catalog=select(catalog, {"tariffs"}),
     )
     one_line_error(run, "giving up after retries: the request timed out")
@@ -893,7 +884,7 @@ def test_max_retries_is_the_number_of_tries(
     platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     platform.set_faults(error_rate=1.0)
-    run = run_tap(platform_config(platform, max_retries=3), catalog=select(catalog, {"tariffs"}))
+    run = run_tap(tap_config(platform, RUN, max_retries=3), catalog=select(catalog, {"tariffs"}))
     one_line_error(run, "giving up after retries: GET /ocpi/2.2.1/tariffs: HTTP 50")
     assert len(module_requests(platform, "tariffs")) == 3
     assert run.stderr.count("Retrying in") == 2
@@ -906,7 +897,7 @@ def test_max_requests_per_second_spaces_every_request_of_the_run(
     with timed_requests(platform) as seen:
         ok(
             run_tap(
-                platform_config(platform, max_requests_per_second=rate),
+                tap_config(platform, RUN, max_requests_per_second=rate),
                 catalog=select(catalog, {"sessions", "tariffs", "tokens"}),
             )
         )
@@ -949,7 +940,7 @@ def test_missing_ca_bundle_is_a_one_line_error(
     platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
     run = run_tap(
-        platform_config(platform, ca_bundle="/nowhere/ca.pem"), catalog=select(catalog, {"tariffs"})
+        tap_config(platform, RUN, ca_bundle="/nowhere/ca.pem"), catalog=select(catalog, {"tariffs"})
     )
     one_line_error(run, "ca_bundle: no file or directory at /nowhere/ca.pem")
     assert platform.request_log == []
@@ -995,10 +986,10 @@ def test_unknown_certificate_fails_without_retries_and_ca_bundle_admits_it(
     server = Scripted({"tariffs": "/ocpi/2.2.1/tariffs"}, tls=context)
     server.route("/ocpi/2.2.1/tariffs", paged(tariffs, cap=5))
     with server:
-        refused = run_tap(config_for(server.versions_url), catalog=select(catalog, {"tariffs"}))
+        refused = run_tap(tap_config(server, RUN), catalog=select(catalog, {"tariffs"}))
         accepted = ok(
             run_tap(
-                config_for(server.versions_url, ca_bundle=str(cert)),
+                tap_config(server, RUN, ca_bundle=str(cert)),
                 catalog=select(catalog, {"tariffs"}),
             )
         )
@@ -1029,7 +1020,7 @@ def test_token_never_appears_in_debug_output(catalog: dict[str, Any]) -> None:
         )
         run = ok(
             run_tap(
-                config_for(plain_platform.versions_url, token, max_retries=10),
+                tap_config(plain_platform, RUN, token=token, max_retries=10),
                 catalog=select(catalog, {"sessions", "tariffs", "tokens"}),
                 loglevel="DEBUG",
             )

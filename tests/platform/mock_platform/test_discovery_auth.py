@@ -6,8 +6,8 @@ import base64
 
 import pytest
 import requests
-from mock_helpers import ocpi_get
 
+from support.mock_helpers import ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 
 ALL = ("2.1.1", "2.2.1", "2.3.0")

@@ -27,13 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from robustness_helpers import SALT, VERSION, emitted_keys, expected_stamps, key_of
-from tap_runner import clean_env, discover, run_tap, select
 
+from support.config import STREAMS as ALL_STREAMS
+from support.config import TOP_LEVEL, tap_config
+from support.robustness_helpers import SALT, VERSION, emitted_keys, expected_stamps, key_of
+from support.tap_runner import clean_env, discover, run_tap, select
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
-STREAMS = ("locations", "evses", "connectors", "sessions", "tariffs", "tokens", "hubclientinfo")
-TOP = ("locations", "sessions", "tariffs", "tokens", "hubclientinfo")
+# The tap's streams, CDRs left out (as these runs always have been).
+STREAMS = tuple(s for s in ALL_STREAMS if s != "cdrs")
+TOP = tuple(s for s in TOP_LEVEL if s != "cdrs")
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +44,14 @@ def catalog() -> dict[str, Any]:
     return select(discover({"versions_url": "http://127.0.0.1:9/ocpi/versions"}), set(STREAMS))
 
 
-def settings(platform: MockPlatform, **extra: Any) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "ocpi_version": VERSION,
-        "privacy_salt": SALT,
-        "lookback_minutes": 0,
-        "retry_max_wait": 0,
-        "max_retries": 2,
-        **extra,
-    }
+# This file's settings for tap_config.
+RUN = {
+    "ocpi_version": VERSION,
+    "privacy_salt": SALT,
+    "lookback_minutes": 0,
+    "retry_max_wait": 0,
+    "max_retries": 2,
+}
 
 
 def last_state(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def test_permanent_failure_from_page_k_then_resume_loses_nothing(catalog: dict[s
         # Streams run in name order: connectors, evses, hubclientinfo and locations (at most
         # two pages of 20) finish; sessions dies on page 3; tariffs and tokens never start.
         platform.set_faults(fail_from_page=3)
-        first = run_tap(settings(platform, page_size=20), catalog=catalog)
+        first = run_tap(tap_config(platform, RUN, page_size=20), catalog=catalog)
         assert first.returncode != 0
         assert (
             first.stderr.strip()
@@ -125,7 +125,7 @@ def test_permanent_failure_from_page_k_then_resume_loses_nothing(catalog: dict[s
         assert bookmark(state, "sessions") is None  # read in part: no bookmark
 
         platform.set_faults()
-        second = run_tap(settings(platform, page_size=20), catalog=catalog, state=state)
+        second = run_tap(tap_config(platform, RUN, page_size=20), catalog=catalog, state=state)
         assert second.returncode == 0, second.stderr[-2000:]
         assert_states_are_safe(second.messages, platform, earlier=first.messages)
         assert_union_is_everything(platform, first.messages, second.messages)
@@ -227,7 +227,7 @@ def big_platform() -> Iterator[MockPlatform]:
 def test_sigkill_mid_stream_then_resume_from_the_last_state_loses_nothing(
     big_platform: MockPlatform, catalog: dict[str, Any]
 ) -> None:
-    config = settings(big_platform, page_size=500)
+    config = tap_config(big_platform, RUN, page_size=500)
     first = run_until(config, catalog, stream="sessions", records=10_500, signum=signal.SIGKILL)
     assert first.returncode == -signal.SIGKILL
     sessions = [m for m in first.messages if m["type"] == "RECORD" and m["stream"] == "sessions"]
@@ -252,7 +252,7 @@ def test_sigkill_mid_stream_then_resume_from_the_last_state_loses_nothing(
 def test_sigterm_and_sigint_write_a_safe_state_and_exit_non_zero(
     big_platform: MockPlatform, catalog: dict[str, Any], signum: int
 ) -> None:
-    config = settings(big_platform, page_size=500)
+    config = tap_config(big_platform, RUN, page_size=500)
     first = run_until(config, catalog, stream="sessions", records=1_500, signum=signum)
     assert first.returncode == 128 + signum, first.stderr[-2000:]  # 143 / 130, never 0
     name = signal.Signals(signum).name

@@ -7,12 +7,12 @@ import hmac
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-from tap_runner import TapRun, discover, run_tap, select
 
+from support.config import TOP_LEVEL, tap_config
+from support.tap_runner import TapRun, discover, run_tap, select
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
 VERSIONS = ("2.1.1", "2.2.1", "2.3.0")
@@ -31,28 +31,19 @@ def platform() -> Iterator[MockPlatform]:
         yield running
 
 
-def tap_config(platform: MockPlatform, version: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "ocpi_version": version,
-        "page_size": 40,
-        "privacy_salt": SALT,
-        "lookback_minutes": 0,
-        "retry_max_wait": 1,
-        **extra,
-    }
+# This file's settings for tap_config.
+RUN = {"page_size": 40, "privacy_salt": SALT, "lookback_minutes": 0, "retry_max_wait": 1}
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
 def full_run(request: pytest.FixtureRequest, platform: MockPlatform) -> tuple[str, TapRun]:
     version = request.param
-    return version, run_tap(tap_config(platform, version))
+    return version, run_tap(tap_config(platform, RUN, ocpi_version=version))
 
 
 def modules_of(version: str) -> tuple[str, ...]:
-    base = ("locations", "sessions", "cdrs", "tariffs", "tokens")
-    return base if version == "2.1.1" else (*base, "hubclientinfo")
+    # Every top-level stream's module; OCPI 2.1.1 has no hubclientinfo.
+    return tuple(s for s in TOP_LEVEL if version != "2.1.1" or s != "hubclientinfo")
 
 
 def test_full_sync_exits_zero_and_reads_every_object(
@@ -121,7 +112,7 @@ def test_final_state_holds_a_bookmark_per_stream(full_run: tuple[str, TapRun]) -
 
 
 def test_second_run_reads_only_what_changed(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.2.1")
+    config = tap_config(platform, RUN, ocpi_version="2.2.1")
     catalog = select(discover(config), {"sessions", "locations", "evses"})
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -140,7 +131,7 @@ def test_second_run_reads_only_what_changed(platform: MockPlatform) -> None:
 
 
 def test_lookback_moves_date_from_back(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.2.1", lookback_minutes=60)
+    config = tap_config(platform, RUN, ocpi_version="2.2.1", lookback_minutes=60)
     catalog = select(discover(config), {"tariffs"})
     state = {
         "bookmarks": {
@@ -158,7 +149,7 @@ def test_lookback_moves_date_from_back(platform: MockPlatform) -> None:
 
 
 def test_start_date_wins_over_an_older_bookmark(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.2.1", start_date="2025-09-01T00:00:00Z")
+    config = tap_config(platform, RUN, ocpi_version="2.2.1", start_date="2025-09-01T00:00:00Z")
     catalog = select(discover(config), {"tariffs"})
     state = {
         "bookmarks": {
@@ -182,7 +173,7 @@ def test_headers_on_the_wire(platform: MockPlatform) -> None:
         "to_party_id": "VLT",
     }
     for version in ("2.1.1", "2.2.1"):
-        config = tap_config(platform, version, **routing)
+        config = tap_config(platform, RUN, ocpi_version=version, **routing)
         catalog = select(discover(config), {"tariffs", "hubclientinfo"})
         platform.clear_request_log()
         assert run_tap(config, catalog=catalog).returncode == 0
@@ -217,7 +208,7 @@ def test_token_form_fallback_is_remembered() -> None:
             versions=("2.2.1",),
         )
     ) as platform:
-        config = tap_config(platform, "2.2.1")
+        config = tap_config(platform, RUN, ocpi_version="2.2.1")
         catalog = select(discover(config), {"sessions"})
         run = run_tap(config, catalog=catalog)
         assert run.returncode == 0, run.stderr[-2000:]
@@ -229,7 +220,7 @@ def test_token_form_fallback_is_remembered() -> None:
 
 
 def test_no_token_sends_no_authorization_header(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.2.1")
+    config = tap_config(platform, RUN, ocpi_version="2.2.1")
     del config["token"]
     platform.clear_request_log()
     run = run_tap(config)
@@ -239,7 +230,7 @@ def test_no_token_sends_no_authorization_header(platform: MockPlatform) -> None:
 
 
 def test_module_not_offered_is_skipped_with_one_warning(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.1.1")
+    config = tap_config(platform, RUN, ocpi_version="2.1.1")
     run = run_tap(config, catalog=select(discover(config), {"hubclientinfo", "tariffs"}))
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stderr.count("hubclientinfo: skipped") == 1
@@ -255,7 +246,7 @@ def assert_one_line_error(run: TapRun, expected: str) -> None:
 
 
 def test_wrong_token_is_one_line_without_the_token(platform: MockPlatform) -> None:
-    config = tap_config(platform, "2.2.1", token="not-the-token-4711")
+    config = tap_config(platform, RUN, ocpi_version="2.2.1", token="not-the-token-4711")
     run = run_tap(config, loglevel="DEBUG")
     assert_one_line_error(run, "rejected the token")
     for form in ("not-the-token-4711", "bm90LXRoZS10b2tlbi00NzEx"):
@@ -290,7 +281,7 @@ def test_not_an_ocpi_platform_is_one_line(platform: MockPlatform) -> None:
 
 
 def test_no_common_version_is_one_line(platform: MockPlatform) -> None:
-    run = run_tap(tap_config(platform, "2.2"))
+    run = run_tap(tap_config(platform, RUN, ocpi_version="2.2"))
     assert_one_line_error(run, "not offered")
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mock_helpers import spec_dir
 
+from support.mock_helpers import spec_dir
 from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform
 
 ALL = ("2.1.1", "2.2.1", "2.3.0")

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from mock_helpers import crawl, ocpi_get
 
+from support.mock_helpers import crawl, ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 
 EPOCH = "2000-01-01T00:00:00Z"

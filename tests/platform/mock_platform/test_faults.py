@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from mock_helpers import crawl, ocpi_get
 
+from support.mock_helpers import crawl, ocpi_get
 from tap_ocpi.mock_platform import MockPlatform
 
 V = "2.2.1"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from support.config import STREAMS
 from tap_ocpi.schemas import (
     PRIMARY_KEYS,
     REPLICATION_KEY,
@@ -16,16 +17,6 @@ from tap_ocpi.schemas import (
     build_stream_schemas,
 )
 
-STREAMS = (
-    "locations",
-    "evses",
-    "connectors",
-    "sessions",
-    "cdrs",
-    "tariffs",
-    "tokens",
-    "hubclientinfo",
-)
 BIGQUERY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -60,6 +51,7 @@ def types_of(prop: dict) -> set[str]:
 
 
 def test_exactly_the_eight_streams() -> None:
+    assert len(STREAMS) == len(set(STREAMS)) == 8
     assert set(STREAM_SCHEMAS) == set(STREAMS)
     assert set(PRIMARY_KEYS) == set(STREAMS)
     assert REPLICATION_KEY == "last_updated"

@@ -20,8 +20,9 @@ import msgspec
 import pytest
 import requests_mock as rm
 from singer_sdk.singerlib import StateMessage
-from test_privacy_e2e import spec_objects
 
+from support.config import tap_config
+from support.spec_examples import spec_objects
 from tap_ocpi import output
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.errors import OCPIError
@@ -231,14 +232,11 @@ def test_fast_paths_write_what_the_sdk_path_writes(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = {
-        "versions_url": platform.versions_url,
-        "token": platform.token,
-        "ocpi_version": version,
-        "privacy_salt": SALT,
-        "page_size": 40,
-        **SETTINGS[setting],
-    }
+    config = tap_config(
+        platform,
+        {"ocpi_version": version, "privacy_salt": SALT, "page_size": 40},
+        SETTINGS[setting],
+    )
     fast_tap, fast = _sync(config, capfd)
     with monkeypatch.context() as patch:
         patch.setattr(OCPIStream, "_page_decoder", None)

@@ -35,6 +35,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from support.config import STREAMS, TOP_LEVEL
 from tap_ocpi.client import parse_utc, utc_text
 from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform, PlatformConfig
 from tap_ocpi.privacy import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS, is_private
@@ -46,7 +47,6 @@ PLUGINS = REPO / ".meltano"
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 PG_SCHEMA = "ocpi"  # default_target_schema in meltano.yml
 SALT = "e2e-meltano-salt-0123456789"
-STREAMS = tuple(PRIMARY_KEYS)
 # The platform's clock is the real one: its history ends when it starts, and advance() stamps
 # changes with the current time, after the bookmark of the run before (the tap's bookmark is
 # the end of the window it read completely, i.e. that run's start).
@@ -98,7 +98,7 @@ def expected_keys(
     version = served_version(platform)
     date_from = date_from or {}
     out: dict[str, Counter[tuple[Any, ...]]] = {s: Counter() for s in STREAMS}
-    for module in ("locations", "sessions", "cdrs", "tariffs", "tokens", "hubclientinfo"):
+    for module in TOP_LEVEL:  # a top-level stream reads the OCPI module of its name
         if module not in MODULES_BY_VERSION[version]:
             continue
         for obj in platform.expected(module, version, date_from=date_from.get(module)):

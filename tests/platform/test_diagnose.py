@@ -1,0 +1,164 @@
+"""`tap-ocpi --diagnose` against the bundled platform: normal mode and quirk modes.
+
+The report names what the platform does (versions, token form, paging headers, links,
+filters, shapes) and what the tap will do about it, in a bounded number of requests, and
+never a value from a record, a token, a salt or a query string.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from support.config import tap_config
+from support.tap_runner import TapRun, run_tap
+from tap_ocpi.diagnose import PROBE_LIMIT
+from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
+
+SALT = "diagnosis-salt-0123456789"
+#: Requests a diagnosis may make: the two negotiation documents, then per module at most a
+#: first page, its next link, an offset page and a date-filtered page.
+MAX_REQUESTS = 3 + 4 * 6
+
+
+def diagnose(platform: MockPlatform, *args: str, **config: Any) -> TapRun:
+    settings = tap_config(platform, {"privacy_salt": SALT, "ocpi_version": "2.2.1"}, **config)
+    return run_tap(settings, "--diagnose", *args, timeout=120)
+
+
+def report(run: TapRun) -> dict[str, Any]:
+    data = json.loads(run.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def module(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(m for m in data["modules"] if m["stream"] == name)
+
+
+@pytest.fixture(scope="module")
+def platform(module_platform_factory: Any) -> MockPlatform:
+    config = PlatformConfig(seed=11, locations=20, sessions=60, tokens=12, tariffs=4, clients=2)
+    return module_platform_factory(config)
+
+
+def test_normal_platform_is_ready_and_says_why(platform: MockPlatform) -> None:
+    run = diagnose(platform)
+    assert run.returncode == 0, run.stderr
+    text = run.stdout
+    assert "version chosen:   2.2.1 (pinned by ocpi_version 2.2.1)" in text
+    assert "token form:       base64" in text
+    assert "sessions (sessions): READY" in text
+    assert "next link:      usable (same origin, answers, does not skip)" in text
+    assert "date filter:    honoured" in text
+    assert "pseudonymised: uid" in text  # what default privacy does to tokens
+    assert not run.messages, "a diagnosis writes no Singer message"
+    assert "Traceback" not in run.stderr
+
+
+def test_json_report_and_bounded_requests(platform: MockPlatform) -> None:
+    run = diagnose(platform, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    data = report(run)
+    assert data["ok"] is True
+    assert data["version_chosen"] == "2.2.1"
+    assert {m["stream"] for m in data["modules"]} >= {"sessions", "cdrs", "locations"}
+    assert 0 < data["requests"] <= MAX_REQUESTS
+    for m in data["modules"]:
+        assert m["requests"] <= 4, m
+        assert m["verdict"] in ("ready", "works with fallbacks", "skipped"), m
+
+
+def test_missing_link_is_named_with_its_fallback(platform_factory: Any) -> None:
+    platform = platform_factory(PlatformConfig(seed=5, sessions=30, locations=10, tokens=5))
+    platform.set_faults(link="missing")
+    data = report(diagnose(platform, "--format", "json"))
+    sessions = module(data, "sessions")
+    assert sessions["headers"]["Link"] is False
+    assert sessions["verdict"] == "works with fallbacks"
+    assert "no next link: paging by offset" in sessions["fallbacks"]
+    assert sessions["offset_paging"] == "works"
+
+
+def test_link_to_another_host_is_refused(platform_factory: Any) -> None:
+    platform = platform_factory(PlatformConfig(seed=5, sessions=30, locations=10, tokens=5))
+    platform.set_faults(link="wrong_host")
+    data = report(diagnose(platform, "--format", "json"))
+    sessions = module(data, "sessions")
+    assert sessions["link"].startswith("points to another host")
+    assert "next link refused: paging by offset" in sessions["fallbacks"]
+
+
+def test_missing_total_and_naive_timestamps_are_named(platform_factory: Any) -> None:
+    platform = platform_factory(PlatformConfig(seed=5, sessions=30, locations=10, tokens=5))
+    platform.set_faults(no_total=True, timestamps="no_z")
+    data = report(diagnose(platform, "--format", "json"))
+    sessions = module(data, "sessions")
+    assert sessions["headers"]["X-Total-Count"] is False
+    assert any("no X-Total-Count" in f for f in sessions["fallbacks"])
+    assert set(sessions["timestamp_forms"]) == {"no zone (read as UTC), whole seconds"}
+
+
+def test_a_module_that_fails_makes_the_diagnosis_fail(platform_factory: Any) -> None:
+    platform = platform_factory(PlatformConfig(seed=5, sessions=30, locations=10, tokens=5))
+    platform.set_faults(error_rate=1.0)
+    run = diagnose(platform, "--format", "json", max_retries=1, retry_max_wait=0)
+    assert run.returncode != 0
+    data = report(run)
+    assert data["ok"] is False
+    assert module(data, "sessions")["verdict"] == "will not work"
+    assert "Traceback" not in run.stderr
+
+
+def test_no_value_token_salt_or_query_in_the_report(platform: MockPlatform) -> None:
+    """Plant-free: every string value of the first page's objects is a candidate leak; none
+    of them, nor the token, the salt or a query string, may appear in the report."""
+    run_text = diagnose(platform)
+    run_json = diagnose(platform, "--format", "json")
+    out = run_text.stdout + run_text.stderr + run_json.stdout + run_json.stderr
+    assert platform.token not in out
+    assert SALT not in out
+    for query in ("date_from=", "offset=", "limit="):
+        assert query not in out
+    values = _first_page_values(platform)
+    assert values, "the platform served no objects to compare with"
+    leaked = sorted(v for v in values if v in out)
+    assert not leaked, leaked[:5]
+
+
+def _first_page_values(platform: MockPlatform) -> set[str]:
+    """Personal-looking values of the objects a diagnosis sees (strings long enough not to
+    occur by chance in a report: ids, uids, names, addresses)."""
+    import requests  # noqa: PLC0415
+
+    values: set[str] = set()
+    for module_name in ("sessions", "tokens", "cdrs"):
+        url = f"{platform.versions_url.rsplit('/', 1)[0]}/2.2.1/{module_name}"
+        response = requests.get(
+            url,
+            params={"limit": PROBE_LIMIT, "date_from": "1970-01-01T00:00:00Z"},
+            headers={"Authorization": f"Token {_b64(platform.token)}"},
+            timeout=10,
+        )
+        for obj in response.json().get("data", []):
+            _strings(obj, values)
+    return {v for v in values if len(v) >= 8 and not v.startswith(("20", "19"))}
+
+
+def _strings(node: Any, out: set[str]) -> None:
+    if isinstance(node, str):
+        out.add(node)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _strings(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _strings(value, out)
+
+
+def _b64(token: str) -> str:
+    import base64  # noqa: PLC0415
+
+    return base64.b64encode(token.encode()).decode()
