@@ -91,8 +91,10 @@ class Platform:
         self.size = size
         self.sessions = size
         self.locations = max(40, size // 10)
-        # Serialized records stay cached (raw, then zlib blocks): room for every list.
-        cache_mb = max(512, size * 6000 // 1_000_000)
+        # Serialized records stay cached (raw, then zlib blocks): room for every list (about
+        # 8 KB per session: both versions, its CDR, a token), or the platform renders pages
+        # per request and becomes the bottleneck measured.
+        cache_mb = min(6000, max(1024, size * 10_000 // 1_000_000))
         command = [PYTHON, "-m", "tap_ocpi.mock_platform", "--port", "0"]
         command += ["--sessions", str(size), "--tokens", str(size)]
         command += ["--locations", str(self.locations), "--cache-mb", str(cache_mb)]
@@ -680,10 +682,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{size:,}: platform up in {platform.startup:.2f} s; warming up")
                 platform.change_sessions(CHANGED_SESSIONS)
                 warm = warm_up(platform)
+                cache = requests.get(f"{platform.admin_url}/stats", timeout=30).json()
+                cache = {k: v // 1_000_000 for k, v in cache["cache_bytes"].items()}
                 t = platform.totals
                 platform_notes.append(
                     f"{fmt_size(size)}: start {platform.startup:.1f} s, first read of every "
-                    f"list {warm:.0f} s, peak RSS {platform.rss_mb():.0f} MB "
+                    f"list {warm:.0f} s, peak RSS {platform.rss_mb():.0f} MB, cache {cache} MB "
                     f"({t['2.2.1 sessions']:,} sessions, {t['2.2.1 tokens']:,} tokens, "
                     f"{t['2.2.1 cdrs']:,} CDRs, {t['2.2.1 locations']:,} locations with "
                     f"{t['2.2.1 evses']:,} EVSEs and {t['2.2.1 connectors']:,} connectors)"
