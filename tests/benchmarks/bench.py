@@ -244,6 +244,9 @@ class Contender:
     start: Callable[[Platform], Run]
     floor: bool = False
     once: bool = False  # size-independent (start-up): measured at the first size only
+    #: Left out at sizes of 1M and more (--full-large keeps them): the floor is the
+    #: reference there, and a 1M round is long enough without the slowest client.
+    small_only: bool = False
 
 
 def client_contender(
@@ -491,7 +494,9 @@ def contenders(files: dict[int, TapFiles]) -> list[Contender]:
     return [
         client_contender("raw", "raw page fetch, no parsing (`requests`)", s, mode="raw", module=s),
         client_contender("floor", FLOOR, s, mode="orjson", module=s, floor=True),
-        client_contender("json", HAND, s, mode="json", module=s),
+        dataclasses.replace(
+            client_contender("json", HAND, s, mode="json", module=s), small_only=True
+        ),
         tap_contender("tap", DEFAULT, s, SESSIONS, files),
         tap_contender(
             "tap-pass", 'tap-ocpi, `privacy_pass: {"sessions": ["."]}`', s, SESSIONS_PASS, files
@@ -634,6 +639,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="rounds at sizes of 1M and more (default 1: about 10 minutes a round)",
     )
+    p.add_argument(
+        "--full-large",
+        action="store_true",
+        help="at 1M and more, also run the hand-written standard-json client",
+    )
     p.add_argument("--quick", action="store_true", help="10k, 1 round, latency case at 10k")
     p.add_argument(
         "--only",
@@ -701,7 +711,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     entrants = [
                         c
                         for c in contenders(files)
-                        if (first or not c.once) and (not args.only or c.key in args.only)
+                        if (first or not c.once)
+                        and (not args.only or c.key in args.only)
+                        and (size < 1_000_000 or args.full_large or not c.small_only)
                     ]
                     rounds = args.large_rounds if size >= 1_000_000 else args.rounds
                     results += measure(platform, entrants, rounds)
