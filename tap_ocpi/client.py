@@ -9,27 +9,21 @@ of SDK internals live in sdk.py; talking HTTP lives in transport.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_ocpi.errors import OCPIError
-from tap_ocpi.fastpath import PageDecoder
-from tap_ocpi.normalize import (
-    BadRecord,
-    format_timestamp,
-    normalizer,
-    parse_timestamp,
-    projected_type,
-)
+from tap_ocpi.errors import BadRecord
+from tap_ocpi.fastpath import PageDecoder, page_decoder, record_normalizer
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
 from tap_ocpi.reading import ListReader, Progress, Tally
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 from tap_ocpi.sdk import StreamInternals
+from tap_ocpi.timestamps import EPOCH, parse_utc, utc_text
 from tap_ocpi.transport import ListPage
 
 if TYPE_CHECKING:
@@ -38,21 +32,6 @@ if TYPE_CHECKING:
     from tap_ocpi.tap import TapOCPI
     from tap_ocpi.transport import OCPIClient
     from tap_ocpi.versions import Platform
-
-EPOCH = "1970-01-01T00:00:00Z"
-
-
-def utc_text(moment: datetime) -> str:
-    """Canonical bookmark form: UTC, whole seconds, `Z` (bookmarks compare as strings)."""
-    return format_timestamp(moment, fraction=False)
-
-
-def parse_utc(text: str, what: str = "timestamp") -> datetime:
-    """Parse a configured or saved timestamp leniently (no zone = UTC); one-line error."""
-    moment = parse_timestamp(text)
-    if moment is None:
-        raise OCPIError(f"{what} is not a date-time")
-    return moment
 
 
 class OCPIStream(StreamInternals):
@@ -98,12 +77,10 @@ class OCPIStream(StreamInternals):
     @cached_property
     def _page_decoder(self) -> PageDecoder | None:
         """Pages decoded straight into output records, where privacy and version allow."""
-        projection = self.ocpi_tap.privacy.projection(self.name)
-        if projection is None or self.spools_children:
+        if self.spools_children:
             return None
         platform = self.platform
-        kind = projected_type(self.name, platform.version, platform.owner, projection.keep)
-        return None if kind is None else PageDecoder(self.name, kind, projection)
+        return page_decoder(self.ocpi_tap.privacy, self.name, platform.version, platform.owner)
 
     # -- the date window ------------------------------------------------------------------
     def date_window(self, context: Context | None) -> dict[str, str]:
@@ -239,7 +216,7 @@ class OCPIStream(StreamInternals):
 
     @cached_property
     def _normalize(self) -> Callable[[Any], dict[str, Any]]:
-        return normalizer(self.name, self.platform.version, self.platform.owner)
+        return record_normalizer(self.name, self.platform.version, self.platform.owner)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict | None:
         """Schema-stable, privacy-safe output: unknown top-level fields are dropped (the
@@ -323,7 +300,10 @@ def _raw_key(raw: Any, keys: Sequence[str]) -> tuple[Any, ...]:
     values = [raw.get(k) for k in keys] if isinstance(raw, dict) else [None]
     if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
         return tuple(str(v)[:200] for v in values)
-    digest = hash(msgspec.json.encode(raw))
+    try:
+        digest = hash(msgspec.json.encode(raw))
+    except RecursionError:  # nested too deeply to encode: this object, this read only
+        digest = id(raw)
     return tuple(f"{_UNREADABLE}{digest}" for _ in keys)
 
 

@@ -21,8 +21,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_ocpi.auth import default_encoding
-from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import BadRecord
+from tap_ocpi.errors import BadRecord, OCPIError
 from tap_ocpi.pagination import Cursor, next_link, same_origin, with_query
 from tap_ocpi.transport import ListPage, describe
 

@@ -13,3 +13,7 @@ class AuthRejectedError(OCPIError):
 
 class OCPIStatusError(OCPIError):
     """The platform answered with an OCPI error status (possibly inside HTTP 200)."""
+
+
+class BadRecord(ValueError):  # noqa: N818 -- name fixed by the module contract
+    """A record that cannot be read at all. The message names fields, never values."""

@@ -1,21 +1,309 @@
-"""The fast path: a page of canonical records decoded straight into output records.
+"""The fast path: records already in the one shape skip the general path's work.
 
-Where every privacy rule of a stream keeps a field whole or nulls it, privacy and the
-normalisation's types compile into one msgspec type per stream (``normalize.projected_type``):
-what privacy drops is skipped by the decoder, never built, and the records need no
-normalising or filtering. Anything odd (a record to fix, an unknown field, an error status)
-sends the page to the general path.
+Most platforms send records that are already canonical (every known field of the right
+JSON type, every date-time canonical, no null array items, no NaN): the fixers of
+``normalize`` would leave them unchanged. Two shortcuts, both checked in C by msgspec, both
+falling back to the general path for anything else, so the output is the same either way
+(tests/test_fast_paths.py and tests/test_normalize.py compare them record by record):
+
+- ``record_normalizer``: a record its stream's ``record_type`` accepts is only copied
+  instead of being fixed field by field.
+- ``PageDecoder``: where every privacy rule of a stream keeps a field whole or nulls it
+  (``projection_for``), a page is decoded straight into output records with a type that
+  holds only what is kept (``projected_type``): dropped fields are skipped by the decoder,
+  never built, and become null; unknown fields, anything the fixers would change, or an
+  error status make the decode fail, and the page takes the general path.
+
+The types are derived from the very fixer each field gets (``FAST_LEAF``), so the two paths
+cannot disagree about a field. (msgspec would also accept a tuple for a list or another
+mapping for an object, which JSON never produces.)
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import sys
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
 
-from tap_ocpi.normalize import to_record
-from tap_ocpi.privacy import Projection, is_private
+from tap_ocpi.normalize import fixers as fx
+from tap_ocpi.normalize import normalizer, rules_version
+from tap_ocpi.normalize.mapping import Plan
+from tap_ocpi.normalize.records import TOP_LEVEL_STREAMS, stream_schema, top_level_names
+from tap_ocpi.privacy import PrivacyPolicy, is_private
+from tap_ocpi.privacy.rules import Keep
+from tap_ocpi.privacy.settings import FieldPath
+from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS, Schema
+from tap_ocpi.timestamps import EPOCH
+
+Record = dict[str, Any]
+
+# [0-9], not \d: msgspec compiles patterns without re.ASCII (\d matches any digits).
+_DATE = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"  # 29 Feb: the fixers
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+)
+#: What ``last_updated`` returns unchanged: whole seconds, ``Z``.
+_SECONDS_TYPE: Any = Annotated[str, msgspec.Meta(pattern=rf"\A{_DATE}Z\Z")]
+#: What ``date_time`` returns unchanged: a fraction without trailing zeros, not the epoch.
+_DATE_TIME_TYPE: Any = Annotated[
+    str, msgspec.Meta(pattern=rf"\A(?!{EPOCH}){_DATE}(?:\.[0-9]{{0,5}}[1-9])?Z\Z")
+]
+_FINITE: Any = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+#: The msgspec type of the values each leaf fixer returns unchanged (strict: no bool as int).
+FAST_LEAF: dict[fx.Fixer, Any] = {
+    fx.string: str,
+    fx.number: int | _FINITE,
+    fx.integer: int,
+    fx.boolean: bool,
+    fx.identity: Any,
+    fx.date_time: _DATE_TIME_TYPE,
+    fx.last_updated: _SECONDS_TYPE,
+    fx.root_last_updated: _SECONDS_TYPE,
+}
+
+
+def _required(schema: Schema, plan: Plan, root_keys: tuple[str, ...] | None) -> set[str]:
+    """Fields the fixers would fill or reject when null: non-null in the fast types."""
+    required = set(root_keys or ()) | ({REPLICATION_KEY} if root_keys is not None else set())
+    if plan.post(schema.get("title", "")):
+        required |= {"country_code", "party_id"}  # the owner fill
+    return required
+
+
+# --- records checked against their canonical type --------------------------------------------
+
+
+def _record_object(schema: Schema, plan: Plan, root_keys: tuple[str, ...] | None = None) -> Any:
+    """The msgspec type of the objects the fixers of ``schema`` leave as they are."""
+    required = _required(schema, plan, root_keys)
+    fields: list[Any] = []
+    for name, prop in schema["properties"].items():
+        kind = _record_property(name, prop, plan, root_keys is not None)
+        fields.append((name, kind) if name in required else (name, kind | None, None))
+    fields += [(name, str) for name in sorted(required - set(schema["properties"]))]
+    return msgspec.defstruct(schema.get("title") or "Object", fields, kw_only=True)
+
+
+def _record_property(name: str, schema: Schema, plan: Plan, root: bool) -> Any:
+    kinds = fx.schema_types(schema)
+    if "object" in kinds:
+        return _record_object(schema, plan)
+    if "array" in kinds:
+        return list[_record_property("", schema["items"], plan, root=False)]  # type: ignore[misc]
+    return FAST_LEAF[fx.leaf_fixer(name, schema, root)]
+
+
+@functools.cache
+def record_type(stream: str, version: str, owner: tuple[str, str] | None) -> Any | None:
+    """The msgspec type of a stream's canonical records; None where every record is
+    reshaped before it is fixed (2.1.1)."""
+    plan = Plan(rules_version(version), owner)
+    if plan.pre:
+        return None
+    return _record_object(stream_schema(stream), plan, PRIMARY_KEYS[stream])
+
+
+#: After this many records, the fast check is dropped for a stream whose records mostly miss
+#: it (a platform that sends numbers as strings, say): a miss costs a partial check.
+FAST_PATH_TRIAL = 64
+
+
+def record_normalizer(
+    stream: str, version: str, owner: tuple[str, str] | None
+) -> Callable[[Any], Record]:
+    """``normalize.normalizer``, with canonical records only copied (same results)."""
+    general = normalizer(stream, version, owner)
+    owner_key = (str(owner[0]), str(owner[1])) if owner else None
+    fast = record_type(stream, version, owner_key)
+    if fast is None:
+        return general
+    known = top_level_names(stream)
+    folded = {name.lower() for name in known}
+    convert = msgspec.convert
+    hits = misses = 0
+
+    def normalize(record: Any) -> Record:
+        nonlocal fast, hits, misses
+        if fast is None or type(record) is not dict:
+            return general(record)
+        if not known.issuperset(record) and any(
+            type(k) is str and k.lower() in folded for k in record.keys() - known
+        ):
+            return general(record)  # a name in another letter case: read by the general path
+        try:
+            convert(record, fast)  # strict: raises unless nothing needs fixing
+        except Exception:  # ValidationError: something to fix; anything else: the same
+            misses += 1
+            if misses >= FAST_PATH_TRIAL and misses > hits:
+                fast = None
+            return general(record)
+        hits += 1
+        return record.copy()
+
+    return normalize
+
+
+# --- pages decoded straight into output records ------------------------------------------------
+
+#: A field privacy drops: any JSON value, skipped; absent stays absent.
+_DROPPED: Any = msgspec.Raw | msgspec.UnsetType
+
+
+def _null(_value: Any) -> None:
+    return None
+
+
+def to_record(obj: Any) -> Any:
+    """Decoded projected object(s) -> plain dicts; dropped fields null, absent ones absent."""
+    return msgspec.to_builtins(obj, enc_hook=_null)
+
+
+def projected_type(
+    stream: str, version: str, owner: tuple[str, str] | None, keep: Keep
+) -> Any | None:
+    """The msgspec type of the stream's canonical records as privacy ``keep``s them, or
+    None where no such type exists (``projection_for`` gives ``keep``)."""
+    owner_key = (str(owner[0]), str(owner[1])) if owner else None
+    return _projected(stream, rules_version(version), owner_key, json.dumps(keep, sort_keys=True))
+
+
+@functools.cache
+def _projected(stream: str, version: str, owner: Any, keep_json: str) -> Any:
+    plan = Plan(version, owner)
+    if plan.pre or stream not in TOP_LEVEL_STREAMS or stream == "locations":
+        return None  # records reshaped before fixing; locations split into child streams
+    keep = json.loads(keep_json)
+    return _project(STREAM_SCHEMAS[stream], keep, plan, root_keys=PRIMARY_KEYS[stream])
+
+
+def _project(
+    schema: Schema, keep: Any, plan: Plan, root_keys: tuple[str, ...] | None = None
+) -> Any | None:
+    """The projected type of an object schema (None: not expressible)."""
+    if plan.pre.get(schema.get("title", "")):
+        return None
+    required = _required(schema, plan, root_keys)
+    if not required <= set(schema["properties"]):
+        return None
+    fields: list[Any] = []
+    for name, prop in schema["properties"].items():
+        sub = keep if isinstance(keep, bool) else keep.get(name, False)
+        if sub is False:
+            if name in required:
+                return None  # a key or last_updated dropped: leave it to the general path
+            fields.append((name, _DROPPED, msgspec.UNSET))
+            continue
+        kind = _project_property(name, prop, sub, plan, root_keys is not None)
+        if kind is None:
+            return None
+        if name in required:
+            fields.append((name, kind))
+        else:
+            fields.append((name, kind | None | msgspec.UnsetType, msgspec.UNSET))
+    title = schema.get("title") or "Object"
+    return msgspec.defstruct(title, fields, kw_only=True, forbid_unknown_fields=True)
+
+
+def _project_property(name: str, schema: Schema, keep: Any, plan: Plan, root: bool) -> Any:
+    kinds = fx.schema_types(schema)
+    if "object" in kinds:
+        return _project(schema, keep, plan)
+    if "array" in kinds:
+        item = _project_property("", schema["items"], keep, plan, root=False)
+        return None if item is None else list[item]  # type: ignore[valid-type]
+    if not isinstance(keep, bool):
+        return None  # per-field rules for a leaf: not a schema this code knows
+    return FAST_LEAF[fx.leaf_fixer(name, schema, root)]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What privacy keeps of public places' records, and the object fields that are nulled
+    in private places' records on top of that (``projection_for``)."""
+
+    keep: Keep
+    private_drops: tuple[FieldPath, ...]
+
+    def drop_private(self, record: Record) -> None:
+        """Null ``private_drops`` in a projected record (arrays are transparent)."""
+        _null_in(record, self._drop_tree)
+
+    @functools.cached_property
+    def _drop_tree(self) -> _DropTree:
+        """The paths as one tree, so each object on the way is visited once per record."""
+        tree: _DropTree = {}
+        for path in self.private_drops:
+            node = tree
+            for name in path[:-1]:
+                node = node.setdefault(name, {})  # type: ignore[assignment]
+            node[path[-1]] = None
+        return tree
+
+
+#: Field name -> the tree below it, or None: null the field.
+_DropTree = dict[str, "_DropTree | None"]
+
+
+def _null_in(value: Any, tree: _DropTree) -> None:
+    if type(value) is list:
+        for item in value:
+            _null_in(item, tree)
+    elif type(value) is dict:
+        for name, below in tree.items():
+            if name in value:  # absent stays absent, as in the filter
+                if below is None:
+                    value[name] = None
+                else:
+                    _null_in(value[name], below)
+
+
+def projection_for(policy: PrivacyPolicy, stream: str) -> Projection | None:
+    """What the filter keeps of a stream's records, when that alone decides its output.
+
+    Then a record that decodes into ``projected_type`` of ``keep``, which forbids unknown
+    fields, equals ``filter(normalize(record))`` once ``private_drops`` are nulled in the
+    records of private places (``is_private``). None where the rules are not of that form.
+    """
+    keeps = policy.keeps(stream)
+    if keeps is None:
+        return None
+    drops = _drops(*keeps, ())
+    return None if drops is None else Projection(keeps[0], tuple(drops))
+
+
+def page_decoder(
+    policy: PrivacyPolicy, stream: str, version: str, owner: tuple[str, str] | None
+) -> PageDecoder | None:
+    """The stream's page decoder, where privacy and version allow one."""
+    projection = projection_for(policy, stream)
+    if projection is None:
+        return None
+    kind = projected_type(stream, version, owner, projection.keep)
+    return None if kind is None else PageDecoder(stream, kind, projection)
+
+
+def _drops(public: Keep, private: Keep, at: FieldPath) -> list[FieldPath] | None:
+    """The fields kept for public places and dropped for private ones; None when the two
+    differ in any other way (private keeping more, or less within a value kept whole)."""
+    if public == private:
+        return []
+    if private is False and public is not False:
+        return [at]
+    if isinstance(public, dict) and isinstance(private, dict) and public.keys() == private.keys():
+        drops: list[FieldPath] = []
+        for name, sub in public.items():
+            below = _drops(sub, private[name], (*at, name))
+            if below is None:
+                return None
+            drops += below
+        return drops
+    return None
 
 
 class PageDecoder:
@@ -44,12 +332,12 @@ class PageDecoder:
             return None
         try:
             page = self._decode(content)
-        except msgspec.DecodeError:  # ValidationError included
+            if not 1000 <= page.status_code < 2000:
+                return None
+            records: list[dict[str, Any]] = to_record(page.data)
+        except (msgspec.DecodeError, RecursionError):  # ValidationError included
             self.refused += 1
             return None
-        if not 1000 <= page.status_code < 2000:
-            return None
-        records: list[dict[str, Any]] = to_record(page.data)
         if self.projection.private_drops:
             for record in records:
                 if is_private(self.stream, record):

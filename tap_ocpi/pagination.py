@@ -17,7 +17,7 @@ from itertools import pairwise
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from tap_ocpi.errors import OCPIError
-from tap_ocpi.normalize import format_timestamp, parse_timestamp
+from tap_ocpi.timestamps import format_timestamp, parse_timestamp
 
 # RFC 8288 link-values: `<uri>` then `;name=value` parameters, values possibly quoted (and
 # quoted values may hold commas), so each link's parameters run up to the next `<uri>`.

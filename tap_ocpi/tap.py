@@ -14,7 +14,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_ocpi.auth import TokenAuth
-from tap_ocpi.client import OCPIStream, parse_utc, utc_text
+from tap_ocpi.client import OCPIStream
 from tap_ocpi.diagnose import run_diagnosis
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.output import SingerOutput
@@ -22,6 +22,7 @@ from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.sdk import TapInternals
 from tap_ocpi.streams import STREAM_TYPES
+from tap_ocpi.timestamps import parse_utc, utc_text
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 

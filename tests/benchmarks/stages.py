@@ -24,8 +24,9 @@ from typing import Any
 
 import msgspec
 
+from tap_ocpi.fastpath import record_normalizer
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
-from tap_ocpi.normalize import normalizer, split_location
+from tap_ocpi.normalize import split_location
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
 from tap_ocpi.tap import TapOCPI
@@ -92,7 +93,7 @@ def main() -> int:
         other.selected = name == args.stream or (
             args.stream == "locations" and name in ("evses", "connectors")
         )
-    normalize = normalizer(args.stream, args.version, owner)
+    normalize = record_normalizer(args.stream, args.version, owner)
     keys = stream.primary_keys
     rows: list[tuple[str, float]] = []
 

@@ -31,9 +31,9 @@ from support.meltano_e2e import (
     schema_of,
     served_version,
 )
-from tap_ocpi.client import utc_text
 from tap_ocpi.mock_platform import MockPlatform
 from tap_ocpi.schemas import PRIMARY_KEYS
+from tap_ocpi.timestamps import utc_text
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """The fast paths write exactly what the general path writes.
 
-- ``PageDecoder`` (client.py): a page of canonical records decoded straight into output
+- ``PageDecoder`` (fastpath.py): a page of canonical records decoded straight into output
   records with the privacy projection. Checked record by record against
   ``filter(normalize(raw))`` on the test platform's data and the specification's examples,
   for several privacy settings, and refused where it must be.
@@ -25,10 +25,10 @@ from support.config import tap_config
 from support.spec_examples import spec_objects
 from tap_ocpi import output
 from tap_ocpi.client import OCPIStream
-from tap_ocpi.errors import OCPIError
-from tap_ocpi.fastpath import PageDecoder
+from tap_ocpi.errors import BadRecord, OCPIError
+from tap_ocpi.fastpath import PageDecoder, projected_type, projection_for
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
-from tap_ocpi.normalize import BadRecord, normalizer, projected_type
+from tap_ocpi.normalize import normalizer
 from tap_ocpi.privacy import PrivacyPolicy, is_private
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.tap import TapOCPI
@@ -74,7 +74,7 @@ def general_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> 
 
 def fast_path(policy: PrivacyPolicy, stream: str, version: str, raw: Any) -> Any | None:
     """What PageDecoder makes of a page holding just this object, or None if refused."""
-    projection = policy.projection(stream)
+    projection = projection_for(policy, stream)
     assert projection is not None
     kind = projected_type(stream, version, OWNER, projection.keep)
     assert kind is not None
@@ -109,7 +109,7 @@ def test_projected_records_equal_the_general_path(
 
 def test_private_places_lose_their_address_on_the_fast_path(platform: MockPlatform) -> None:
     policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
-    projection = policy.projection("cdrs")
+    projection = projection_for(policy, "cdrs")
     assert projection is not None
     assert ("cdr_location", "address") in projection.private_drops
     cdrs = list(platform.expected("cdrs", "2.3.0"))
@@ -163,6 +163,70 @@ def test_records_that_need_the_general_path_are_refused(
     assert fast_path(policy, "sessions", "2.2.1", raw) is None
 
 
+HOSTILE_SESSION_CHANGES: dict[str, Any] = {
+    "status as an object": ("status", {"code": "COMPLETED", "driver": "Jane Driver"}),
+    "auth_method as a list": ("auth_method", ["WHITELIST", "Jane Driver"]),
+    "currency as an object": ("currency", {"iso": "EUR", "payer": "Jane Driver"}),
+    "cdr_token.type as an object": ("cdr_token.type", {"kind": "RFID", "holder": "Jane"}),
+    "dropped text as an object": ("meter_id", {"serial": "Jane Driver"}),
+    "kWh instead of kwh": ("kWh", 12.5),
+    "KWH and kwh": ("KWH", 99.0),
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("change", HOSTILE_SESSION_CHANGES)
+def test_hostile_shapes_give_the_same_record_on_both_paths(
+    platform: MockPlatform, change: str, setting: str
+) -> None:
+    """Issues 12 and 13: a container in a text field is null, a name in another letter
+    case is read, whichever path the page takes (the fast path refuses what it cannot do)."""
+    policy = PrivacyPolicy.from_config({**SETTINGS[setting], "privacy_salt": SALT}, STREAM_SCHEMAS)
+    raw = _session(platform)
+    path, value = HOSTILE_SESSION_CHANGES[change]
+    if path == "kWh":
+        del raw["kwh"]
+        raw["kWh"] = value
+    elif "." in path:
+        outer, inner = path.split(".")
+        raw[outer][inner] = value
+    else:
+        raw[path] = value
+    general = general_path(policy, "sessions", "2.2.1", raw)
+    fast = fast_path(policy, "sessions", "2.2.1", raw)
+    assert fast is None or fast == general
+    assert "Jane" not in json.dumps(general)
+    if path not in ("kWh", "KWH"):
+        where = general[path.split(".")[0]]
+        assert (where.get(path.split(".")[1]) if "." in path else where) is None
+    elif path == "kWh":
+        assert fast is None  # an unknown name: refused, the general path reads it
+        kept = policy.filter_for("sessions")({"kwh": 12.5}, False)["kwh"]
+        assert general["kwh"] == kept
+    else:
+        assert general["kwh"] == policy.filter_for("sessions")({"kwh": raw["kwh"]}, False)["kwh"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "private"),
+    [(False, False), (" false", False), ("FALSE", False), (True, True), ("no ", False),
+     ("maybe", True), ({"v": False}, True)],
+)  # fmt: skip
+def test_cdr_context_flags_decide_alike_on_both_paths(
+    platform: MockPlatform, flag: Any, private: bool
+) -> None:
+    """Issue 13, item 7: the flag is read (case, whitespace) before the decision on both
+    paths; what cannot be read counts as private."""
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    raw = {**next(iter(platform.expected("cdrs", "2.3.0"))), "home_charging_compensation": flag}
+    general = general_path(policy, "cdrs", "2.3.0", raw)
+    fast = fast_path(policy, "cdrs", "2.3.0", raw)
+    assert fast is None or fast == general
+    assert (general["cdr_location"]["address"] is None) is private
+    if type(flag) is not bool:
+        assert fast is None  # not a JSON boolean: the general path reads it
+
+
 def test_dropped_fields_are_not_checked_and_come_out_null(platform: MockPlatform) -> None:
     """A field privacy drops is skipped by the decoder: whatever it holds, it is null."""
     policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
@@ -182,14 +246,14 @@ def test_no_projection_where_the_output_needs_more_than_keep_or_null() -> None:
     hashing = PrivacyPolicy.from_config(
         {"privacy_hash": {"sessions": ["cdr_token.uid"]}, "privacy_salt": SALT}, STREAM_SCHEMAS
     )
-    assert hashing.projection("sessions") is None
-    assert hashing.projection("tokens") is None  # tokens.uid is pseudonymised by default
+    assert projection_for(hashing, "sessions") is None
+    assert projection_for(hashing, "tokens") is None  # tokens.uid is pseudonymised by default
     assert projected_type("sessions", "2.1.1", OWNER, True) is None  # reshaped first
 
 
 def test_a_platform_that_never_fits_is_not_tried_on_every_page(platform: MockPlatform) -> None:
     policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
-    projection = policy.projection("sessions")
+    projection = projection_for(policy, "sessions")
     assert projection is not None
     kind = projected_type("sessions", "2.2.1", OWNER, projection.keep)
     decoder = PageDecoder("sessions", kind, projection)

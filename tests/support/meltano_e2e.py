@@ -36,10 +36,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from support.config import STREAMS, TOP_LEVEL
-from tap_ocpi.client import parse_utc, utc_text
 from tap_ocpi.mock_platform import MODULES_BY_VERSION, MockPlatform, PlatformConfig
 from tap_ocpi.privacy import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS, is_private
 from tap_ocpi.schemas import PRIMARY_KEYS, STREAM_SCHEMAS
+from tap_ocpi.timestamps import parse_utc, utc_text
 
 REPO = Path(__file__).resolve().parents[2]
 MELTANO_BIN = REPO / ".venv-meltano" / "bin" / "meltano"

@@ -716,7 +716,8 @@ def _at(record: Any, path: str) -> list[Any]:
 def _normalized_examples() -> list[tuple[str, str, dict[str, Any]]]:
     import re  # noqa: PLC0415
 
-    from tap_ocpi.normalize import BadRecord, normalizer  # noqa: PLC0415
+    from tap_ocpi.errors import BadRecord  # noqa: PLC0415
+    from tap_ocpi.normalize import normalizer  # noqa: PLC0415
 
     cases = []
     for version in ("2.1.1", "2.2.1", "2.3.0"):
