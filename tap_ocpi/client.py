@@ -173,6 +173,10 @@ class OCPIStream(StreamInternals):
         """Normalise and emit the objects of a page not seen before in this run; `read`
         counts the distinct keys of this one read (the completeness check), `seen` those of
         the run."""
+        for bad in page.unreadable:  # elements that did not decode (transport.py)
+            key = _raw_key(bad.key, self.primary_keys)
+            if read.add(key, seen.add(key)):
+                self.report_bad_record(BadRecord(bad.reason), bad.key)
         # Read by post_process, which the SDK calls on each record as it is yielded.
         self._records_final = page.final
         if page.final:

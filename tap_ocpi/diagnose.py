@@ -56,6 +56,7 @@ class ModuleReport:
     unreadable_objects: int = 0
     fallbacks: list[str] = field(default_factory=list)
     privacy: str = ""
+    privacy_paths: dict[str, list[str]] = field(default_factory=dict)
     requests: int = 0
     verdict: str = READY
     why: str = ""
@@ -122,6 +123,7 @@ def _module_report(tap: TapOCPI, stream: OCPIStream) -> ModuleReport:
     platform = tap.platform
     report = ModuleReport(stream.name, stream.module)
     report.privacy = tap.privacy.describe(stream.name)
+    report.privacy_paths = tap.privacy.field_paths(stream.name)
     url = platform.modules.get(stream.module)
     if url is None:
         report.verdict, report.why = SKIPPED, f"the platform does not offer {stream.module}"
@@ -374,7 +376,12 @@ def _module_lines(m: ModuleReport) -> list[str]:
         lines.append(f"  unreadable:     {m.unreadable_objects} objects")
     if m.fallbacks:
         lines.append(f"  the tap will:   {'; '.join(m.fallbacks)}")
-    lines += [f"  {m.privacy}", f"  requests:       {m.requests}", ""]
+    paths = m.privacy_paths
+    lines.append(f"  {m.privacy}")
+    for kind in ("pseudonymised", "blanked"):
+        if paths.get(kind):
+            lines.append(f"  {kind + ':':15} {', '.join(paths[kind])}")
+    lines += [f"  requests:       {m.requests}", ""]
     return lines
 
 

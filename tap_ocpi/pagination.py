@@ -8,9 +8,8 @@ next URL from what a page said; the request loop in client.py only asks it.
 
 from __future__ import annotations
 
-import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -19,11 +18,6 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from tap_ocpi.errors import OCPIError
 from tap_ocpi.timestamps import format_timestamp, parse_timestamp
 
-# RFC 8288 link-values: `<uri>` then `;name=value` parameters, values possibly quoted (and
-# quoted values may hold commas), so each link's parameters run up to the next `<uri>`.
-_TARGET_RE = re.compile(r"<([^>]*)>")
-_PARAM_RE = re.compile(r";\s*([^=\s;,]+)\s*=\s*(\"[^\"]*\"|[^;,\s]*)")
-
 
 def next_link(headers: Iterable[str], request_url: str) -> str | None:
     """Return the absolute `rel=next` URL among Link header values, or None.
@@ -31,16 +25,40 @@ def next_link(headers: Iterable[str], request_url: str) -> str | None:
     Matches rel case-insensitively, quoted or not, among several relation types and several
     links; a relative reference is resolved against the request URL. A target that is not a
     URL at all (an unclosed IPv6 bracket, a bad port) counts as no link: the caller then
-    pages by offset if X-Total-Count says there is more.
+    pages by offset if X-Total-Count says there is more. Linear in the header (`find` and
+    `split`, no regex): a hostile header of `<<<<…` must not cost quadratic time.
     """
     for header in headers:
-        targets = list(_TARGET_RE.finditer(header))
-        for i, match in enumerate(targets):
-            end = targets[i + 1].start() if i + 1 < len(targets) else len(header)
-            for name, value in _PARAM_RE.findall(header[match.end() : end]):
-                if name.lower() == "rel" and "next" in value.strip('"').lower().split():
-                    return _absolute(request_url, match.group(1).strip())
+        for target, params in _link_values(header):
+            if _is_next(params):
+                return _absolute(request_url, target.strip())
     return None
+
+
+def _link_values(header: str) -> Iterator[tuple[str, str]]:
+    """RFC 8288 link-values: `<uri>` then `;name=value` parameters (quoted values may hold
+    commas), so each link's parameters run up to the next `<`."""
+    pos = 0
+    while (start := header.find("<", pos)) >= 0:
+        end = header.find(">", start + 1)
+        if end < 0:
+            return
+        following = header.find("<", end + 1)
+        pos = len(header) if following < 0 else following
+        yield header[start + 1 : end], header[end + 1 : pos]
+
+
+def _is_next(params: str) -> bool:
+    for param in params.split(";")[1:]:
+        name, equals, value = param.partition("=")
+        if not equals or name.strip().lower() != "rel":
+            continue
+        value = value.strip()
+        quoted = value.startswith('"')
+        value = value[1:].partition('"')[0] if quoted else value.partition(",")[0]
+        if "next" in value.lower().split():
+            return True
+    return False
 
 
 def _absolute(base: str, target: str) -> str | None:

@@ -166,7 +166,7 @@ class ListReader:
                 url = cursor.advance(
                     Page(
                         url=page.url,
-                        received=len(page.data),
+                        received=page.received,
                         link=next_link(page.links, page.url),
                         total=page.total,
                         limit=page.limit,

@@ -13,6 +13,7 @@ import requests
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
+from tap_ocpi import redaction
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.diagnose import run_diagnosis
@@ -107,7 +108,13 @@ SETTINGS = th.PropertiesList(
         "request_timeout",
         th.IntegerType(),
         default=60,
-        description="Seconds per request (connect and read).",
+        description="Seconds for a whole request: connecting, headers and body.",
+    ),
+    th.Property(
+        "max_response_mb",
+        th.IntegerType(),
+        default=256,
+        description="Cap in MB on one response, on the wire and after decompression.",
     ),
     th.Property(
         "max_retries",
@@ -282,6 +289,7 @@ class TapOCPI(TapInternals):
 
 def main() -> None:
     """Console entry point: the SDK's command line, with one-line errors for user mistakes."""
+    redaction.install(None)  # every log line capped and without queries; the token: client
     _tune_for_streaming()
     try:
         TapOCPI.cli()

@@ -23,9 +23,10 @@ import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_ocpi import __version__
+from tap_ocpi import __version__, redaction, wire
 from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
 from tap_ocpi.pagination import same_origin
+from tap_ocpi.salvage import BOM, Unreadable, UnscannableError, salvage
 
 if TYPE_CHECKING:
     from tap_ocpi.auth import TokenAuth
@@ -37,6 +38,11 @@ CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
 _TRANSIENT_STATUS = frozenset({4002})
 _decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
+#: Link headers of one response, together, beyond this are refused (real ones hold a few
+#: links of a few hundred bytes); parsing stays linear below it.
+MAX_LINK_HEADER = 64 * 1024
+#: Paths in messages are cut here: a hostile link can make a path of megabytes.
+_MAX_SHOWN_PATH = 120
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,13 @@ class ListPage:
     links: list[str]
     total: int | None
     limit: int | None
+    #: Elements of `data` that could not be decoded (reported as bad records by key).
+    unreadable: tuple[Unreadable, ...] = ()
+
+    @property
+    def received(self) -> int:
+        """How many objects the platform sent (what offset paging advances by)."""
+        return len(self.data) + len(self.unreadable)
 
 
 def _setting(config: dict[str, Any], key: str, default: float) -> Any:
@@ -58,21 +71,36 @@ def _setting(config: dict[str, Any], key: str, default: float) -> Any:
 
 
 def _path(url: str) -> str:
-    return urlsplit(url).path or "/"
+    path = urlsplit(url).path or "/"
+    return path if len(path) <= _MAX_SHOWN_PATH else f"{path[:_MAX_SHOWN_PATH]}…"
+
+
+def ascii_int(value: str | None, max_digits: int = 18) -> int | None:
+    """A header's value as a number when it is plain ASCII digits (`²` passes isdigit and
+    breaks int), else None: such a header counts as absent."""
+    if value is None:
+        return None
+    value = value[: max_digits + 64].strip()
+    if not value or len(value) > max_digits or not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP-date), if any."""
     value = response.headers.get("Retry-After") if response is not None else None
-    if not value:
+    if not value or len(value) > 64:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    seconds = ascii_int(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # `-0000` means UTC with no zone stated
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def redirect_allowed(source: str, target: str) -> bool:
@@ -92,11 +120,19 @@ class PlatformSession(requests.Session):
     misread as the platform's. Stop instead, saying where the redirect pointed.
     """
 
+    max_redirects = 10
+
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         target = super().get_redirect_target(resp)
-        if target is not None and not redirect_allowed(resp.url, urljoin(resp.url, target)):
-            resp.close()
-            host = urlsplit(urljoin(resp.url, target)).netloc or "?"
+        if target is None:
+            return None
+        # requests would read a redirect's body whole (and decompressed) to reuse the
+        # connection: a hostile body there is not capped. Drop it and the connection.
+        resp._content = b""
+        resp.close()
+        if not redirect_allowed(resp.url, urljoin(resp.url, target)):
+            # host and port, never the netloc: it may hold user:password
+            host = urlsplit(urljoin(resp.url, target)).netloc.rpartition("@")[2][:100] or "?"
             raise OCPIError(
                 f"GET {_path(resp.url)}: HTTP {resp.status_code} redirects to another host "
                 f"({host}); not followed, so the token and the request stay with the platform"
@@ -144,7 +180,11 @@ class OCPIClient:
         self.auth = auth
         self.logger = logger
         self.version: str | None = None
+        # URLs and the token come from here: the logs are made safe for them before any
+        # request (urllib3 logs request lines with their queries at DEBUG).
+        redaction.install(auth.token)
         self.session = PlatformSession()
+        wire.mount(self.session)
         self.session.verify = ca_bundle(config)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
@@ -152,6 +192,7 @@ class OCPIClient:
         self.timeout = int(_setting(config, "request_timeout", 60))
         self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
         self.max_wait = float(_setting(config, "retry_max_wait", 60))
+        self.max_bytes = int(float(_setting(config, "max_response_mb", 256)) * (1 << 20))
         #: Requests sent and retries made this run (for the streams' summary lines).
         self.requests = self.retries = 0
 
@@ -215,19 +256,35 @@ class OCPIClient:
         )
 
     def send(self, url: str, module: str) -> requests.Response:
-        """One GET with headers and throttle; the HTTP status is checked (no retries)."""
+        """One GET with headers and throttle, its body read whole within request_timeout
+        (connect, headers and body together) and max_response_mb; the HTTP status is
+        checked (no retries)."""
         self.throttle.wait()
         self.requests += 1
-        # verify is passed explicitly: Session.get would otherwise let REQUESTS_CA_BUNDLE
-        # override the configured ca_bundle (requests prefers the environment over
-        # session.verify).
-        response = self.session.get(
-            url,
-            headers=self.headers(module),
-            auth=self.auth,
-            timeout=self.timeout,
-            verify=self.session.verify,
-        )
+        with wire.deadline(self.timeout) as watch:
+            try:
+                # verify is passed explicitly: Session.get would otherwise let
+                # REQUESTS_CA_BUNDLE override the configured ca_bundle (requests prefers the
+                # environment over session.verify).
+                response = self.session.get(
+                    url,
+                    headers=self.headers(module),
+                    auth=self.auth,
+                    timeout=self.timeout,
+                    verify=self.session.verify,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                if watch.fired:
+                    raise wire.RequestDeadline(wire.DEADLINE_TEXT) from exc
+                raise
+            try:
+                body = wire.read_body(response, watch, self.max_bytes, f"GET {_path(url)}")
+            finally:
+                response.close()
+        # The body is read whole (the connection went back to the pool at its end, or was
+        # closed on a failure): the response is a plain value now.
+        response._content = body
         self.check_status(response)
         return response
 
@@ -293,26 +350,33 @@ class OCPIClient:
         """The decoded OCPI envelope of a response whose status was checked."""
         where = f"GET {_path(response.url)}"
         try:
-            body = _decode(response.content)
-        except msgspec.DecodeError as exc:
+            body = _decode(_without_bom(response.content))
+        except (msgspec.DecodeError, RecursionError) as exc:
             # Truncated or garbled bodies are usually transient (a proxy, a dropped stream).
             raise RetriableAPIError(f"{where}: the response is not valid JSON", response) from exc
+        return self._envelope(where, body, response)
+
+    def _envelope(self, where: str, body: Any, response: requests.Response) -> dict[str, Any]:
         if not isinstance(body, dict) or "status_code" not in body:
             raise OCPIError(
                 f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
             )
-        code = body.get("status_code")
-        if not isinstance(code, int) or not 1000 <= code < 2000:
-            self._status_error(where, code, response)
+        body["status_code"] = self._checked_status(where, body.get("status_code"), response)
         return cast("dict[str, Any]", body)
+
+    def _checked_status(self, where: str, value: Any, response: requests.Response) -> int:
+        code = status_number(value)
+        if code is None or not 1000 <= code < 2000:
+            self._status_error(where, code, response)
+        return cast("int", code)
 
     def list_page(self, response: requests.Response, decoder: PageDecoder | None) -> ListPage:
         """The page value of a list response: its objects and paging headers."""
-        records = decoder.decode(response.content) if decoder is not None else None
+        content = _without_bom(response.content)
+        records = decoder.decode(content) if decoder is not None else None
+        unreadable: tuple[Unreadable, ...] = ()
         if records is None:
-            data = self.document(response).get("data") or []
-            if not isinstance(data, list):
-                raise OCPIError(f"GET {_path(response.url)}: `data` is not a list")
+            data, unreadable = self._list_data(response, content)
         return ListPage(
             url=response.url,
             data=data if records is None else records,
@@ -320,10 +384,47 @@ class OCPIClient:
             links=_link_values(response),
             total=_int_header(response, "X-Total-Count"),
             limit=_int_header(response, "X-Limit"),
+            unreadable=unreadable,
         )
 
-    def _status_error(self, where: str, code: Any, response: requests.Response) -> None:
-        message = f"{where}: OCPI status {code} ({status_meaning(code)})"
+    def _list_data(
+        self, response: requests.Response, content: bytes
+    ) -> tuple[list[Any], tuple[Unreadable, ...]]:
+        """`data` of a list page; where one element spoils the whole body, the readable
+        elements and the unreadable ones (salvage.py)."""
+        where = f"GET {_path(response.url)}"
+        try:
+            body = _decode(content)
+        except (msgspec.DecodeError, RecursionError):
+            return self._salvaged(where, content, response)
+        data = self._envelope(where, body, response).get("data") or []
+        if not isinstance(data, list):
+            raise OCPIError(f"{where}: `data` is not a list")
+        return data, ()
+
+    def _salvaged(
+        self, where: str, content: bytes, response: requests.Response
+    ) -> tuple[list[Any], tuple[Unreadable, ...]]:
+        try:
+            page = salvage(content)
+        except UnscannableError as exc:
+            # Truncated or garbled bodies are usually transient (a proxy, a dropped stream).
+            raise RetriableAPIError(
+                f"{where}: the response is not valid JSON ({exc}); no object of it can be read",
+                response,
+            ) from exc
+        if page.status_code is None:
+            raise OCPIError(
+                f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
+            )
+        self._checked_status(where, page.status_code, response)
+        return page.data, tuple(page.unreadable)
+
+    def _status_error(self, where: str, code: int | None, response: requests.Response) -> None:
+        if code is None:
+            message = f"{where}: OCPI status missing or not a number"
+        else:
+            message = f"{where}: OCPI status {code} ({status_meaning(code)})"
         # A server error says nothing about the token: retry it even while the token form is
         # unproven, or one 3000 on a first page would switch to the wrong form for the run.
         if isinstance(code, int) and (3000 <= code < 4000 or code in _TRANSIENT_STATUS):
@@ -337,6 +438,8 @@ def describe(exc: BaseException | None) -> str:
     """One line about a transport failure, without URLs' queries, bodies or tokens."""
     if exc is None:
         return "unknown error"
+    if isinstance(exc, wire.RequestDeadline):
+        return wire.DEADLINE_TEXT
     if isinstance(exc, requests.exceptions.Timeout):
         return "the request timed out"
     if isinstance(exc, requests.exceptions.SSLError):
@@ -381,20 +484,38 @@ def status_meaning(code: Any) -> str:
 def ocpi_suffix(response: requests.Response) -> str:
     """`, OCPI status N (meaning)` when an error body is an OCPI envelope, else ''."""
     try:
-        body = _decode(response.content)
-    except msgspec.DecodeError:
+        body = _decode(_without_bom(response.content))
+    except (msgspec.DecodeError, RecursionError):
         return ""
-    if isinstance(body, dict) and isinstance(body.get("status_code"), int):
-        code = body["status_code"]
-        return f", OCPI status {code} ({status_meaning(code)})"
-    return ""
+    code = status_number(body.get("status_code")) if isinstance(body, dict) else None
+    return "" if code is None else f", OCPI status {code} ({status_meaning(code)})"
+
+
+def status_number(value: Any) -> int | None:
+    """An envelope's status_code as a number: an int, or a string of ASCII digits
+    (`"1000"`, as some platforms send it)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return ascii_int(value, max_digits=6) if isinstance(value, str) else None
+
+
+def _without_bom(content: bytes) -> bytes:
+    return content[3:] if content.startswith(BOM) else content
 
 
 def _link_values(response: requests.Response) -> list[str]:
+    """The Link header (requests joins repeated ones with commas), refused when longer than
+    any real one: the parse is linear, but a link of megabytes is no link to follow."""
     value = response.headers.get("Link")
-    return [value] if value else []
+    if not value:
+        return []
+    if len(value) > MAX_LINK_HEADER:
+        raise OCPIError(
+            f"GET {_path(response.url)}: the Link header is longer than {MAX_LINK_HEADER} "
+            f"characters ({len(value)}); not a next link to follow"
+        )
+    return [value]
 
 
 def _int_header(response: requests.Response, name: str) -> int | None:
-    value = response.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return ascii_int(response.headers.get(name))

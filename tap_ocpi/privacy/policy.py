@@ -11,6 +11,7 @@ from tap_ocpi.errors import OCPIError
 from tap_ocpi.privacy.fields import DEFAULT_HASH_FIELDS, PUBLIC_PLACE_FIELDS, SAFE_FIELDS
 from tap_ocpi.privacy.filters import SCALARS, Transform, build, no_salt, pseudonymiser
 from tap_ocpi.privacy.rules import (
+    BLANK,
     HASH,
     OBJECT,
     PASS,
@@ -223,6 +224,18 @@ class PrivacyPolicy:
         if hashed:
             text += f", pseudonymised: {', '.join(hashed)}"
         return text + "; everything else, unknown fields included, is null"
+
+    def field_paths(self, stream: str) -> dict[str, list[str]]:
+        """What the stream passes, blanks and pseudonymises, as field paths (no values)."""
+        rules = self._rules[stream]
+        passed = leaf_paths(rules.public, (PASS, VERBATIM))
+        private = set(leaf_paths(rules.private, (PASS, VERBATIM)))
+        return {
+            "passed": passed,
+            "passed_only_for_public_places": [p for p in passed if p not in private],
+            "pseudonymised": leaf_paths(rules.public, (HASH,)),
+            "blanked": leaf_paths(rules.public, (BLANK,)),
+        }
 
     def schema_for(self, stream: str, schema: Mapping[str, Any]) -> dict[str, Any]:
         """``schema`` adjusted to what the filter emits: pseudonymised leaves become strings."""

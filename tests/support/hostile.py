@@ -12,14 +12,18 @@ so a test controls each byte and each pause. Requests are recorded (path and que
 
 from __future__ import annotations
 
+import functools
 import json
 import socketserver
+import ssl
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from support.config import tap_config
 
@@ -66,8 +70,8 @@ def respond(
 ) -> Handler:
     """A complete HTTP response with Content-Length."""
     payload = body.encode() if isinstance(body, str) else body
-    head = {"Content-Type": content_type, "Content-Length": str(len(payload)), **(headers or {})}
-    return raw(_head(status, head) + payload)
+    fields = {"Content-Type": content_type, "Content-Length": str(len(payload)), **(headers or {})}
+    return raw(head(status, fields) + payload)
 
 
 def page(
@@ -87,13 +91,93 @@ def page(
     return respond(json.dumps(body), status=status, headers=headers)
 
 
-def drip(
-    data: bytes, *, delay: float, chunk: int = 1, stop: threading.Event | None = None
+def raw_page(
+    elements: Iterable[bytes],
+    *,
+    status_code: bytes = b"1000",
+    prefix: bytes = b"",
+    headers: dict[str, str] | None = None,
 ) -> Handler:
-    """Write `data` `chunk` bytes at a time with `delay` seconds between writes (a slow
-    loris); stops early when the client hangs up or `stop` is set."""
+    """An OCPI list page whose `data` elements are these exact bytes (invalid JSON, invalid
+    UTF-8, whatever a test needs), after `prefix` (e.g. a BOM)."""
+    body = (
+        prefix
+        + b'{"status_code": '
+        + status_code
+        + b', "status_message": "Success", "timestamp": "2026-01-01T00:00:00Z", "data": ['
+        + b", ".join(elements)
+        + b"]}"
+    )
+    return respond(body, headers=headers)
+
+
+def by_query(handlers: dict[str, Handler], default: Handler, param: str = "page") -> Handler:
+    """Dispatch on one query parameter's value (`?page=2` → handlers["2"])."""
 
     def handle(request: Request) -> None:
+        query = dict(parse_qsl(request.query))
+        handlers.get(query.get(param, ""), default)(request)
+
+    return handle
+
+
+def hold(stop: threading.Event, head: bytes = b"") -> Handler:
+    """Write `head` (possibly nothing) and then nothing more until `stop` is set."""
+
+    def handle(request: Request) -> None:
+        if head:
+            request.wfile.write(head)
+            request.wfile.flush()
+        stop.wait(120)
+
+    return handle
+
+
+def chunked_forever(piece: bytes = b" " * 65536, stop: threading.Event | None = None) -> Handler:
+    """A 200 JSON response with a chunked body that never ends (until the client hangs up)."""
+
+    def chunks() -> Iterator[bytes]:
+        frame = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+        while stop is None or not stop.is_set():
+            yield frame
+
+    return stream(
+        head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}),
+        chunks(),
+    )
+
+
+@functools.cache
+def gzip_of_zeros(gib: int) -> bytes:
+    """A valid gzip member of `gib` GiB of zero bytes, about 1 MB per GiB, built in a second:
+    one deflate block of 16 MiB repeated (a full flush makes blocks independent)."""
+    zeros = bytes(16 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    count = gib * 64
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(zeros, crc)
+    size = (count * len(zeros)) & 0xFFFFFFFF
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    return header + block * count + compressor.flush() + struct.pack("<II", crc, size)
+
+
+def drip(
+    data: bytes,
+    *,
+    delay: float,
+    chunk: int = 1,
+    stop: threading.Event | None = None,
+    first: bytes = b"",
+) -> Handler:
+    """Write `first` at once, then `data` `chunk` bytes at a time with `delay` seconds
+    between writes (a slow loris); stops early when the client hangs up or `stop` is set."""
+
+    def handle(request: Request) -> None:
+        if first:
+            request.wfile.write(first)
+            request.wfile.flush()
         for i in range(0, len(data), chunk):
             if stop is not None and stop.is_set():
                 return
@@ -129,16 +213,40 @@ def sequence(*handlers: Handler) -> Handler:
     return handle
 
 
-def _head(status: int, headers: dict[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in headers.items()]
+def head(status: int, headers: dict[str, str] | Iterable[tuple[str, str]]) -> bytes:
+    """A status line and headers (and `Connection: close`), for raw handlers; pairs allow
+    a header more than once."""
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in pairs]
     lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    # Latin-1 where it fits (the client reads `²` as `²`), else UTF-8 bytes, as servers do.
+    return b"".join(_bytes(line) + b"\r\n" for line in lines) + b"\r\n"
+
+
+def _bytes(line: str) -> bytes:
+    try:
+        return line.encode("latin-1")
+    except UnicodeEncodeError:
+        return line.encode("utf-8")
 
 
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        self.handshake_failed = False
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(10)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            except OSError:  # the client refused the certificate, or hung up
+                self.handshake_failed = True
+        super().setup()
+
     def handle(self) -> None:
+        if self.handshake_failed:
+            return
         try:
             line = self.rfile.readline(65537).decode("latin-1").strip()
             if not line:
@@ -155,20 +263,32 @@ class _Handler(socketserver.StreamRequestHandler):
             request = Request(method, parts.path, parts.query, headers, self.wfile)
             self.server.owner.record(request)
             self.server.owner.handler_for(parts.path)(request)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass  # the client hung up: what a timeout or a byte cap does
+        except OSError:
+            pass  # the client hung up (broken pipe, reset): what a timeout or a byte cap does
 
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: HostileServer
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake runs in the handler's thread (setup)
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
 
 class HostileServer:
     """A loopback OCPI server whose module URLs answer what the test installs."""
 
-    def __init__(self, version: str = "2.2.1", modules: Iterable[str] = ("sessions",)) -> None:
+    def __init__(
+        self,
+        version: str = "2.2.1",
+        modules: Iterable[str] = ("sessions",),
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.version = version
         self.modules = tuple(modules)
         self.requests: list[Request] = []
@@ -176,14 +296,16 @@ class HostileServer:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
+        self._server.tls = tls
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         #: Set when the server stops: long-running handlers should end then.
         self.stopping = threading.Event()
 
     @property
     def base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host, port = str(self._server.server_address[0]), int(self._server.server_address[1])
+        scheme = "https" if self._server.tls is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     @property
     def versions_url(self) -> str:
