@@ -1,7 +1,10 @@
 """`make bench`: tap-ocpi against hand-written clients, on the test platform, one table.
 
     .venv/bin/python tests/benchmarks/bench.py                 # 10k, 100k (3 rounds), 1M (1)
-    .venv/bin/python tests/benchmarks/bench.py --quick         # 10k, 1 round (a few minutes)
+    .venv/bin/python tests/benchmarks/bench.py --quick         # 10k, 1 round (under a minute)
+
+The whole run takes about 15 minutes on a quiet 2-core machine (6 of them to fill the 1M
+platform; it peaks at about 6.4 GB). Where the time goes per path: PROFILE.md.
     .venv/bin/python tests/benchmarks/bench.py --sizes 10000,100000 --rounds 5
 
 Workloads (each compared with its own floor, measured in the same round):
