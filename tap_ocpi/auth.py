@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import threading
+import unicodedata
 from typing import Literal
 
 import requests
+
+from tap_ocpi.versions import traits
 
 Encoding = Literal["plain", "base64"]
 _REDACTED = "***"
@@ -26,10 +29,37 @@ def encode_token(token: str, encoding: Encoding) -> str:
     return token
 
 
+def token_problem(token: str, mode: str = "auto") -> str | None:
+    """What keeps a configured token from working, in words that never include the token.
+
+    Checked at start, so a token read from a mounted secret (a trailing newline) or pasted
+    with a space fails with one line before any request, not with a header error that
+    prints it. Sent as is (plain, and in auto mode on 2.1.1 or after a fallback), it must
+    also fit an HTTP header (Latin-1).
+    """
+    if token != token.strip():
+        return "starts or ends with whitespace or a line break (a newline from a secret file?)"
+    if any(unicodedata.category(char) == "Cc" for char in token):
+        return "contains a line break or another control character"
+    if mode != "base64":
+        try:
+            token.encode("latin-1")
+        except UnicodeEncodeError:
+            return (
+                "contains characters that cannot be sent in an HTTP header (an emoji or "
+                "another non-Latin-1 character); if the platform expects the token Base64 "
+                "encoded, set token_encoding to base64"
+            )
+    return None
+
+
 def default_encoding(version: str) -> Encoding:
-    """The encoding OCPI prescribes for a version: plain for 2.1.1 and older, Base64 after."""
-    major_minor = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    return "plain" if major_minor < (2, 2) else "base64"
+    """The encoding OCPI prescribes for a version (versions.TRAITS): plain for 2.1.1 and
+    older, Base64 after."""
+    try:
+        return traits(version).token_form
+    except ValueError:
+        return "base64"  # a version after 2.x: Base64, as since 2.2
 
 
 class TokenAuth(requests.auth.AuthBase):

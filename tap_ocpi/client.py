@@ -29,6 +29,7 @@ from tap_ocpi.transport import ListPage
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_ocpi.settings import Settings
     from tap_ocpi.tap import TapOCPI
     from tap_ocpi.transport import OCPIClient
     from tap_ocpi.versions import Platform
@@ -74,6 +75,10 @@ class OCPIStream(StreamInternals):
     def platform(self) -> Platform:
         return self.ocpi_tap.platform
 
+    @property
+    def settings(self) -> Settings:
+        return self.ocpi_tap.settings
+
     @cached_property
     def _page_decoder(self) -> PageDecoder | None:
         """Pages decoded straight into output records, where privacy and version allow."""
@@ -86,13 +91,13 @@ class OCPIStream(StreamInternals):
     def date_window(self, context: Context | None) -> dict[str, str]:
         """`date_from` = later of start_date and (bookmark - lookback); `date_to` = run start
         or end_date. Sessions always get a date_from (the spec requires it)."""
-        config = self.config
+        settings = self.settings
         starts: list[str] = []
-        if config.get("start_date"):
-            starts.append(utc_text(parse_utc(str(config["start_date"]), "start_date")))
+        if settings.start_date:
+            starts.append(utc_text(settings.start_date))
         bookmark = self.get_context_state(context).get("replication_key_value")
         if bookmark:
-            lookback = timedelta(minutes=int(config.get("lookback_minutes") or 0))
+            lookback = timedelta(minutes=settings.lookback_minutes)
             starts.append(utc_text(parse_utc(str(bookmark), "the saved bookmark") - lookback))
         window = {"date_to": self.ocpi_tap.window_end}
         if starts:
@@ -111,29 +116,33 @@ class OCPIStream(StreamInternals):
         reading.py). A window that stays short, or holds objects that cannot be read, keeps
         the stream's saved bookmark, and the tap fails at the end of the run (other streams
         finish first)."""
-        module_url = self.platform.modules.get(self.module)
-        if module_url is None:
+        module_urls = self.platform.urls(self.module)
+        if not module_urls:
             return
         started = Progress.start(self.client)
         reader = ListReader(
             self.name,
-            module_url,
+            module_urls,
             window=self.date_window(context),
-            page_size=int(self.config.get("page_size") or 1000),
+            page_size=self.settings.page_size,
             fetch=lambda url: self.fetch(url, context),
             logger=self.logger,
+            discover=not self.platform.roles_known,
+            show_key=self.shown_key,
         )
         emitted = 0
         for record in reader.records(self._new_records):
             emitted += 1
             yield record
+        if reader.unavailable:
+            return
         self.incomplete = reader.incomplete
         self.settle_bookmark(context)
         self.logger.info("%s", started.summary(self.name, emitted, reader.pages_read))
 
     def settle_bookmark(self, context: Context | None) -> None:
         """Move the bookmark to the window end if everything was read, else keep it."""
-        if self.incomplete or (self.bad_records and not self.config.get("skip_bad_records")):
+        if self.incomplete or (self.bad_records and not self.settings.skip_bad_records):
             self._hold_bookmark(context)
         else:
             self._mark_complete(context)
@@ -250,9 +259,9 @@ class OCPIStream(StreamInternals):
         """Object properties the SDK's flattening expands into columns. A null object would
         reach the target as one unknown column (`cdr_token`), which typed targets reject;
         without the key, the flattened columns are simply null."""
-        if not self.config.get("flattening_enabled"):
+        if not self.settings.flattening_enabled:
             return []
-        return _object_paths(self.schema, int(self.config.get("flattening_max_depth") or 1))
+        return _object_paths(self.schema, self.settings.flattening_max_depth)
 
     @cached_property
     def _privacy(self) -> Callable[[dict[str, Any], bool], dict[str, Any]]:
@@ -279,6 +288,12 @@ class OCPIStream(StreamInternals):
         """Hook for streams with children (locations); most streams yield the record."""
         yield record
 
+    def shown_key(self, key: tuple[Any, ...], final: bool) -> str:
+        """A key for a log line, as it is emitted (personal key parts pseudonymised)."""
+        values = dict(zip(self.primary_keys, key, strict=True))
+        safe = values if final else self._privacy(dict(values), True)
+        return ", ".join(f"{k}={safe.get(k)}" for k in self.primary_keys)
+
     def report_bad_record(self, exc: BadRecord, raw: Any) -> None:
         """Log stream, key and reason of an unreadable object: never its values. The key is
         shown as it would be emitted (personal key parts such as tokens.uid pseudonymised)."""
@@ -287,8 +302,7 @@ class OCPIStream(StreamInternals):
         if any(isinstance(v, str) and v.startswith(_UNREADABLE) for v in key.values()):
             shown = "key not readable"
         else:
-            safe = self._privacy(dict(key), True)
-            shown = ", ".join(f"{k}={safe.get(k)}" for k in self.primary_keys)
+            shown = self.shown_key(tuple(key.values()), False)
         self.logger.error(
             "%s: an object could not be read and was skipped (%s): %s", self.name, shown, exc
         )

@@ -21,7 +21,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_ocpi.auth import default_encoding
-from tap_ocpi.errors import BadRecord, OCPIError
+from tap_ocpi.errors import BadRecord, NotAListError, OCPIError
 from tap_ocpi.pagination import Cursor, next_link, same_origin, with_query
 from tap_ocpi.transport import ListPage, describe
 
@@ -84,10 +84,10 @@ def diagnose(tap: TapOCPI) -> Report:
     """Negotiate, probe every selected stream's module, and say what the tap will do."""
     client = tap.client
     platform = tap.platform  # the tap's own negotiation (one-line errors on failure)
-    pinned = tap.config.get("ocpi_version")
+    pinned = tap.settings.ocpi_version
     why = f"pinned by ocpi_version {pinned}" if pinned else "the highest version both sides read"
     report = Report(
-        versions_offered=list(getattr(platform, "offered", ()) or [platform.wire_version]),
+        versions_offered=list(platform.offered or (platform.wire_version,)),
         version_chosen=platform.wire_version,
         why_version=why,
         token_form="",
@@ -124,17 +124,26 @@ def _module_report(tap: TapOCPI, stream: OCPIStream) -> ModuleReport:
     report = ModuleReport(stream.name, stream.module)
     report.privacy = tap.privacy.describe(stream.name)
     report.privacy_paths = tap.privacy.field_paths(stream.name)
-    url = platform.modules.get(stream.module)
-    if url is None:
+    urls = platform.urls(stream.module)
+    if not urls:
         report.verdict, report.why = SKIPPED, f"the platform does not offer {stream.module}"
         return report
-    report.url_path = urlsplit(url).path
     report.role = "SENDER" if platform.roles_known else "no roles (2.1.1)"
     before = tap.client.requests
-    try:
-        _probe(tap, stream, url, report)
-    except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
-        report.verdict, report.why = BROKEN, describe(exc)
+    for index, url in enumerate(urls):
+        report.url_path = urlsplit(url).path
+        try:
+            _probe(tap, stream, url, report)
+        except NotAListError as exc:
+            if platform.roles_known or index + 1 == len(urls):
+                why = f"no URL listed for it answers a list ({describe(exc)})"
+                report.verdict, report.why = SKIPPED, why
+                break
+            report.fallbacks.append(f"{report.url_path} serves no list: the next URL is used")
+            continue
+        except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
+            report.verdict, report.why = BROKEN, describe(exc)
+        break
     report.requests = tap.client.requests - before
     if report.verdict == READY and report.fallbacks:
         report.verdict = FALLBACKS

@@ -2,8 +2,9 @@
 
 The spec's rule is simple (follow the next link; none means done), but servers send relative
 links, upper-case `REL`, several relations, no link at all although `X-Total-Count` says more,
-links to another host, or links that lead back to a page already read. `Cursor` decides the
-next URL from what a page said; the request loop in client.py only asks it.
+links to another host, links that fail, links that lead back to a page already read, or no
+paging headers at all. `Cursor` decides the next URL from what a page said; the list reader
+(reading.py) only asks it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def next_link(headers: Iterable[str], request_url: str) -> str | None:
     Matches rel case-insensitively, quoted or not, among several relation types and several
     links; a relative reference is resolved against the request URL. A target that is not a
     URL at all (an unclosed IPv6 bracket, a bad port) counts as no link: the caller then
-    pages by offset if X-Total-Count says there is more. Linear in the header (`find` and
-    `split`, no regex): a hostile header of `<<<<…` must not cost quadratic time.
+    pages by offset while pages are full or X-Total-Count says there is more. Linear in the
+    header (`find` and `split`, no regex): a hostile header of `<<<<…` must not cost
+    quadratic time.
     """
     for header in headers:
         for target, params in _link_values(header):
@@ -127,6 +129,10 @@ class Cursor:
 
     `position` counts objects received in this window, so offset paging resumes where we
     are, whatever the server's page cap was (never advance by what was asked for).
+    Without a usable next link (none, refused, failed), paging goes on by offset while the
+    last page was full (the limit asked for, or X-Limit) or X-Total-Count says there is
+    more; it stops on an empty or short page. The reader stops it earlier (`stop`) when a
+    page brought no object not seen before.
     """
 
     module_url: str
@@ -138,11 +144,18 @@ class Cursor:
     #: at the run's start while we page, so this bounds what a complete read must see.
     first_total: int | None = None
     fallbacks: int = 0
+    #: Pages received in this window.
+    pages: int = 0
+    #: Whether next links may be followed (off for the stream once one was refused or failed).
+    follow_links: bool = True
     #: Whether the URL just handed out came from the server's Link header.
     followed_link: bool = False
     #: Why the last page's next link was not followed (logged once per stream), if it was not.
     refused_link: str | None = None
+    #: Why paging ended before the list did (the read is then incomplete), if it did.
+    stopped: str | None = None
     _seen: set[str] = field(default_factory=set)
+    _first_received: int = 0
 
     def first_url(self) -> str:
         """The first request of the window: filters plus `limit`, offset 0."""
@@ -162,35 +175,70 @@ class Cursor:
         """Record a page and return the next URL to request, or None when the list is done."""
         self._seen.add(page.url)
         self.position += page.received
+        self.pages += 1
+        if self.pages == 1:
+            self._first_received = page.received
         if page.total is not None:
             if self.total is None:
                 self.first_total = page.total
-            self.total = page.total
+            self.total = max(page.total, self.total or 0)
+        if self._beyond_total():
+            return None
         self.refused_link = None
-        if page.link is not None:
-            self.refused_link = self._refusal(page.link)
-        if page.link is not None and self.refused_link is None:
-            if page.link in self._seen:
+        link = page.link if self.follow_links else None
+        if link is not None:
+            self.refused_link = self._refusal(link)
+        if link is not None and self.refused_link is None:
+            if link in self._seen:
                 if page.received == 0:
                     # An empty page that links back: the end, said clumsily (no loop).
                     self.followed_link = False
                     return None
                 raise OCPIError(
                     f"the platform's next link leads back to a page already read "
-                    f"({urlsplit(page.link).path}); stopping instead of looping"
+                    f"({urlsplit(link).path}); stopping instead of looping"
                 )
             self.followed_link = True
-            return page.link
+            return link
         self.followed_link = False
-        if self.total is not None and self.position < self.total and page.received > 0:
+        if page.received > 0 and self._more(page):
             self.fallbacks += 1
             return self.offset_url()
         return None
+
+    def _more(self, page: Page) -> bool:
+        """Whether the list may go on after a page that gave no usable next link."""
+        if self.total is not None:
+            return self.position < self.total
+        # No total: a full page says there may be more; a short one is the last.
+        return self.full(page.received, page.limit)
+
+    def full(self, received: int, limit: int | None) -> bool:
+        """Whether a page is full: the limit asked for, or X-Limit if the server caps lower."""
+        return received >= min(self.page_size, limit or self.page_size)
+
+    def _beyond_total(self) -> bool:
+        """Pages are capped relative to X-Total-Count: twice the pages it needs, plus two."""
+        if self.total is None:
+            return False
+        needed = -(-self.total // max(1, self._first_received))
+        if self.pages < 2 * needed + 2:
+            return False
+        self.stopped = (
+            f"paging went on for {self.pages} pages although X-Total-Count announced "
+            f"{self.total} objects"
+        )
+        return True
+
+    def stop(self, reason: str) -> None:
+        """End paging here: the read is incomplete for `reason`."""
+        self.stopped = reason
 
     def after_failed_link(self) -> str:
         """A next link failed after retries: continue by offset from where we are."""
         self.fallbacks += 1
         self.followed_link = False
+        self.follow_links = False
         return self.offset_url()
 
     def _refusal(self, link: str) -> str | None:

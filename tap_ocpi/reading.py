@@ -12,6 +12,14 @@ So the window is complete when either
   the offset may have pushed another object out of sight.
 Short reads are re-read in two narrower `last_updated` windows each, for a bounded number of
 rounds; only unseen keys are emitted. A window that stays short sets `ListReader.incomplete`.
+A platform that lists an object twice looks like a changed order at first; when a re-read
+finds nothing new, lists every entry its X-Total-Count counts and repeats the same keys,
+the duplicates are a warning (stream, key as emitted), and the window is complete.
+
+Paging is bounded: a full page that brings no key not seen before ends the read as
+incomplete (a server that ignores `offset`, or links to the same list under new URLs), and
+`pagination.Cursor` caps the pages relative to X-Total-Count. A next link that was refused
+or failed is not followed again in the stream's run (one warning).
 
 The reader fetches pages (values) through a function it is given and hands each page to the
 stream's `process`, which turns objects into records and counts their keys: it knows nothing
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,7 +39,7 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_ocpi.errors import AuthRejectedError, OCPIError
+from tap_ocpi.errors import AuthRejectedError, NotAListError, OCPIError
 from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, split_window
 from tap_ocpi.transport import ListPage, describe
 
@@ -42,78 +50,134 @@ Fetch = Callable[[str], ListPage]
 
 
 class Tally:
-    """The distinct keys of one read of one window, and how many objects came twice."""
+    """The distinct keys of one read of one window, and how many objects came twice (the
+    first few of those keys are kept, to name them in a warning)."""
 
-    __slots__ = ("_shared", "keys", "repeats")
+    __slots__ = ("_shared", "final", "keys", "repeated", "repeats")
+
+    KEEP = 5
 
     def __init__(self, keys: KeySet, shared: bool = False) -> None:
         self.keys = keys
         self._shared = shared  # keys is the run's own set (the first read): no second copy
         self.repeats = 0
+        #: Whether the page being counted holds output records (keys as emitted).
+        self.final = False
+        self.repeated: list[tuple[tuple[Any, ...], bool]] = []
 
     def add(self, key: tuple[Any, ...], new_in_run: bool) -> bool:
         """Count a key of this read; returns `new_in_run` (whether to emit the object)."""
         new_in_read = new_in_run if self._shared else self.keys.add(key)
         if not new_in_read:
             self.repeats += 1
+            if len(self.repeated) < self.KEEP:
+                self.repeated.append((key, self.final))
         return new_in_run
 
 
 #: Turns one page into output records: (page, the run's keys, this read's tally) → records.
 Process = Callable[[ListPage, KeySet, Tally], Iterable[dict[str, Any]]]
+#: A key as the stream emits it, for a log line: (key, whether it is an output key already).
+ShowKey = Callable[[tuple[Any, ...], bool], str]
+
+
+@dataclass
+class _Short:
+    """A read of one window part that fell short: what it announced and what it listed."""
+
+    part: dict[str, str]
+    read: Tally
+    announced: int | None
+    listed: int
 
 
 class ListReader:
-    """Every object of one module list in one date window, each key once, or a loud failure."""
+    """Every object of one module list in one date window, each key once, or a loud failure.
+
+    `module_urls` are the URLs listed for the module, in order. With `discover` (the version
+    lists no roles, so a URL may belong to another role), the module's first request moves
+    on to the next URL when one answers 404/405/501 or with something that is not an OCPI
+    list; the first that answers one is used for the run. If none does, the module is
+    skipped with one warning (`unavailable`). Later errors stay errors.
+    """
 
     def __init__(
         self,
         name: str,
-        module_url: str,
+        module_urls: Sequence[str],
         *,
         window: dict[str, str],
         page_size: int,
         fetch: Fetch,
         logger: logging.Logger,
+        discover: bool = False,
+        show_key: ShowKey | None = None,
     ) -> None:
         self.name = name
-        self.module_url = module_url
+        self.module_urls = list(module_urls)
+        self.module_url = self.module_urls[0]
         self.window = window
         self.page_size = page_size
         self.fetch = fetch
         self.logger = logger
+        self.show_key = show_key or _key_not_shown
         #: Why the read is incomplete (objects still missing), if it is.
         self.incomplete: str | None = None
+        #: Why the module was skipped (no listed URL answers a list), if it was.
+        self.unavailable: str | None = None
+        self._discover = discover
+        #: Off for the rest of the stream's run once a next link was refused or failed.
+        self._follow_links = True
         self.pages_read = 0
         self._started = time.monotonic()
-        self._warned: set[str] = set()
 
     def records(self, process: Process) -> Iterator[dict[str, Any]]:
         """The window's records: first one read, then re-reads of short parts if needed."""
         seen, expected = KeySet(), None
         parts = [self.window]
+        first_repeats: list[tuple[tuple[Any, ...], bool]] = []
         for attempt in range(REREAD_ROUNDS + 1):
-            short: list[tuple[dict[str, str], Tally, int | None]] = []
+            short: list[_Short] = []
+            seen_before = len(seen)
             for part in parts:
                 cursor = Cursor(self.module_url, part, self.page_size)
+                cursor.follow_links = self._follow_links
                 read = Tally(seen, shared=True) if attempt == 0 else Tally(KeySet())
                 for page in self.pages(cursor):
+                    count = len(read.keys)
+                    read.final = page.final
                     yield from process(page, seen, read)
-                if attempt == 0:
-                    expected = cursor.first_total
+                    if len(read.keys) == count and cursor.full(len(page.data), page.limit):
+                        cursor.stop(
+                            f"page {cursor.pages} was full but brought no object not seen before "
+                            f"(the platform repeats its list instead of paging on)"
+                        )
+                if self.unavailable:
+                    return
                 announced = cursor.first_total
+                if attempt == 0:
+                    expected = announced
+                    first_repeats = read.repeated
+                if cursor.stopped and not (announced is not None and len(read.keys) >= announced):
+                    self._give_up(cursor.stopped)
+                    return
                 if announced is not None:
                     complete = len(read.keys) >= announced
                 else:
                     complete = not read.repeats
                 if not complete:
-                    short.append((part, read, announced))
+                    short.append(_Short(part, read, announced, cursor.position))
             if not short or (expected is not None and len(seen) >= expected):
                 return
-            if attempt == REREAD_ROUNDS:
-                self._give_up(expected, len(seen))
+            if attempt > 0 and len(seen) == seen_before and _listed_twice(short, first_repeats):
+                # A re-read found nothing new and the platform listed every entry it counted
+                # again: it lists some objects twice. Each was emitted once.
+                self._warn_listed_twice(first_repeats, short)
                 return
-            parts = [half for part, _, _ in short for half in split_window(part, 2)]
+            if attempt == REREAD_ROUNDS:
+                self._give_up(_lacking(expected, len(seen)))
+                return
+            parts = [half for s in short for half in split_window(s.part, 2)]
             self.logger.warning(
                 "%s: %s; re-reading in %d narrower windows",
                 self.name,
@@ -121,22 +185,27 @@ class ListReader:
                 len(parts),
             )
 
-    def _give_up(self, expected: int | None, received: int) -> None:
-        if expected is not None:
-            lacking = (
-                f"{expected - received} of the {expected} objects X-Total-Count "
-                f"announced did not arrive"
-            )
-        else:
-            lacking = (
-                "the order changed while paging and the platform sends no "
-                "X-Total-Count to check against"
-            )
-        self.incomplete = f"{lacking}, after {REREAD_ROUNDS} re-reads in narrower windows"
+    def _give_up(self, why: str) -> None:
+        self.incomplete = why
         self.logger.error("%s: %s", self.name, self.incomplete)
 
+    def _warn_listed_twice(
+        self, repeated: list[tuple[tuple[Any, ...], bool]], short: list[_Short]
+    ) -> None:
+        twice = sum(s.read.repeats for s in short)
+        shown = "; ".join(self.show_key(key, final) for key, final in repeated)
+        more = f" and {twice - len(repeated)} more" if twice > len(repeated) else ""
+        self.logger.warning(
+            "%s: listed twice by the platform, emitted once (X-Total-Count counts both "
+            "entries): %s%s",
+            self.name,
+            shown,
+            more,
+        )
+
     def pages(self, cursor: Cursor) -> Iterator[ListPage]:
-        """Every page of one date window, fetching one page ahead of processing."""
+        """Every page of one date window, fetching one page ahead of processing. After each
+        page is processed, `cursor.stopped` (set by the caller) ends the window."""
         self.logger.info(
             "%s: reading %s from %s to %s",
             self.name,
@@ -144,25 +213,27 @@ class ListReader:
             cursor.window.get("date_from", "the beginning"),
             cursor.window["date_to"],
         )
+        first = self._first_page(cursor)
+        if first is None:
+            return
         url: str | None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-fetch") as pool:
-            pending: Future[ListPage] | None = pool.submit(self.fetch, cursor.first_url())
-            while pending is not None:
-                try:
-                    page = pending.result()
-                except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
-                    # A rejected token is not the link's fault; anything else about a
-                    # followed link (5xx after retries, 4xx, a redirect away) is.
-                    if not cursor.followed_link or isinstance(exc, AuthRejectedError):
-                        raise
-                    # A broken next link: page by offset from here, same window.
-                    self.logger.warning(
-                        "%s: the next link failed (%s); continuing by offset",
-                        self.name,
-                        describe(exc),
-                    )
-                    pending = pool.submit(self.fetch, cursor.after_failed_link())
-                    continue
+            pending: Future[ListPage] | None = None
+            page: ListPage | None = first
+            while True:
+                if page is None:
+                    assert pending is not None
+                    try:
+                        page = pending.result()
+                    except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
+                        # A rejected token is not the link's fault; anything else about a
+                        # followed link (5xx after retries, 4xx, a redirect away) is.
+                        if not cursor.followed_link or isinstance(exc, AuthRejectedError):
+                            raise
+                        self._links_off(f"the next link failed ({describe(exc)})")
+                        pending = pool.submit(self.fetch, cursor.after_failed_link())
+                        page = None
+                        continue
                 url = cursor.advance(
                     Page(
                         url=page.url,
@@ -173,19 +244,52 @@ class ListReader:
                     )
                 )
                 if cursor.refused_link:
-                    self._warn_once(
-                        f"{self.name}: the next link is not followed ({cursor.refused_link}); "
-                        f"paging by offset instead"
-                    )
+                    self._links_off(f"the next link is not followed ({cursor.refused_link})")
+                    cursor.follow_links = False
                 pending = pool.submit(self.fetch, url) if url else None
                 self.pages_read += 1
                 self._log_page(cursor)
                 yield page
+                if cursor.stopped or pending is None:
+                    if pending is not None:
+                        pending.cancel()
+                    return
+                page = None
 
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            self.logger.warning("%s", message)
+    def _first_page(self, cursor: Cursor) -> ListPage | None:
+        """The window's first page. On the module's first request with `discover`, a URL
+        that answers no list gives way to the next one listed (None: none does)."""
+        while True:
+            try:
+                page = self.fetch(cursor.first_url())
+            except NotAListError as exc:
+                if not self._discover:
+                    raise
+                tried = self.module_urls.pop(0)
+                if not self.module_urls:
+                    self.unavailable = f"no URL listed for it answers a list ({describe(exc)})"
+                    self.logger.warning(
+                        "%s: skipped: the platform lists the module, but %s",
+                        self.name,
+                        self.unavailable,
+                    )
+                    return None
+                self.logger.info(
+                    "%s: %s answers no list (%s); trying the next URL listed",
+                    self.name,
+                    urlsplit(tried).path,
+                    describe(exc),
+                )
+                self.module_url = cursor.module_url = self.module_urls[0]
+                continue
+            self._discover = False  # found: later errors stay errors
+            return page
+
+    def _links_off(self, why: str) -> None:
+        """A refused or failed next link: page by offset for the rest of the stream's run."""
+        if self._follow_links:
+            self._follow_links = False
+            self.logger.warning("%s: %s; paging by offset instead", self.name, why)
 
     def _log_page(self, cursor: Cursor) -> None:
         """One line per page; with X-Total-Count, the rate and the time left."""
@@ -234,12 +338,50 @@ class Progress:
         )
 
 
-def _shortfall(short: list[tuple[dict[str, str], Tally, int | None]]) -> str:
+def _key_not_shown(_key: tuple[Any, ...], _final: bool) -> str:
+    return "key not shown"
+
+
+def _listed_twice(short: list[_Short], first: list[tuple[tuple[Any, ...], bool]]) -> bool:
+    """Whether a re-read round's short reads are explained by objects the platform lists
+    twice: each listed as many entries as its X-Total-Count counted, and the keys that came
+    twice are the ones that came twice in the first read (an order that changes under the
+    offsets repeats whatever moved, and skips another object)."""
+    again = {key for s in short for key, _ in s.read.repeated}
+    return _listed_in_full(short) and bool(again) and again <= {key for key, _ in first}
+
+
+def _listed_in_full(short: list[_Short]) -> bool:
+    """Whether every short read listed as many entries as its X-Total-Count counted."""
+    return all(s.announced is not None and s.listed >= s.announced for s in short)
+
+
+def _lacking(expected: int | None, received: int) -> str:
+    if expected is not None:
+        lacking = (
+            f"{expected - received} of the {expected} objects X-Total-Count announced did not "
+            f"arrive"
+        )
+    else:
+        lacking = (
+            "the order changed while paging and the platform sends no X-Total-Count to "
+            "check against"
+        )
+    return f"{lacking}, after {REREAD_ROUNDS} re-reads in narrower windows"
+
+
+def _shortfall(short: list[_Short]) -> str:
     """What the short reads of a round lacked, for the re-read warning."""
-    counted = [(read, announced) for _, read, announced in short if announced is not None]
+    counted = [s for s in short if s.announced is not None]
     if counted:
-        received = sum(len(read.keys) for read, _ in counted)
-        announced = sum(a for _, a in counted)
+        received = sum(len(s.read.keys) for s in counted)
+        announced = sum(s.announced or 0 for s in counted)
+        if _listed_in_full(counted):
+            twice = sum(s.read.repeats for s in counted)
+            return (
+                f"only {received} of {announced} objects arrived ({twice} came twice: the "
+                f"order changed while paging, or the platform lists objects twice)"
+            )
         return f"only {received} of {announced} objects arrived (objects changed while paging)"
-    repeats = sum(read.repeats for _, read, _ in short)
+    repeats = sum(s.read.repeats for s in short)
     return f"{repeats} objects came twice (the order changed while paging)"

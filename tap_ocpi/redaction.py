@@ -54,6 +54,20 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+def _name_stream(record: logging.LogRecord) -> None:
+    """Give structured log lines their stream: Meltano shows a JSON line's `stream_name`,
+    and the SDK's METRIC lines (and the stream loggers' own) carry none by themselves."""
+    if hasattr(record, "stream_name"):
+        return
+    args = record.args
+    if isinstance(args, tuple) and args and isinstance(args[0], Point):
+        stream = args[0].tags.get("stream")
+        if isinstance(stream, str):
+            record.stream_name = stream
+    elif record.name.startswith(_STREAM_LOGGER):
+        record.stream_name = record.name[len(_STREAM_LOGGER) :]
+
+
 def install(token: str | None) -> None:
     """Make every log record of the process safe (idempotent; the token may change)."""
     REDACTOR.set_token(token)
@@ -70,7 +84,12 @@ def install(token: str | None) -> None:
     logging.setLogRecordFactory(make_record)
 
 
+#: The tap's stream loggers are named `tap-ocpi.<stream>` by the SDK.
+_STREAM_LOGGER = "tap-ocpi."
+
+
 def _clean(record: logging.LogRecord) -> None:
+    _name_stream(record)
     args = record.args
     if isinstance(args, tuple) and args and isinstance(args[0], Point):
         return  # the SDK's metrics: tags name the stream and endpoint, and stay structured

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import RESTStream, Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -26,7 +27,9 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
+from tap_ocpi.errors import OCPIError, OutputClosedError
 from tap_ocpi.output import SingerOutput
+from tap_ocpi.settings import invalid_settings
 
 if TYPE_CHECKING:
     import requests
@@ -149,9 +152,15 @@ class TapInternals(Tap):
     def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK
         self.before_sync()
         try:
-            super().sync_all()
-        finally:  # records still pending when a stream fails are written, not dropped
-            self.message_writer.flush()
+            try:
+                super().sync_all()
+            finally:  # records still pending when a stream fails are written, not dropped
+                self.message_writer.flush()
+        except BrokenPipeError:  # `tap-ocpi … | head`: the reader of stdout went away
+            raise OutputClosedError(
+                "the reader of the output went away (broken pipe); stopped before the end "
+                "of the run, so the bookmarks of the streams not finished did not move"
+            ) from None
         self.after_sync()
 
     def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # final in the SDK
@@ -159,6 +168,16 @@ class TapInternals(Tap):
         locations: they replay what the locations read spooled (streams.py). The SDK syncs
         streams in this order."""
         return sorted(super().load_streams(), key=_sync_order)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's validation (its built-in settings and their defaults included), with
+        errors that name the setting and never show its value: the SDK's quote the value,
+        so a token given as a number would be printed. One line (`OCPIError`)."""
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            problems = invalid_settings(self.config, exc.schema or self.config_jsonschema)
+            raise OCPIError(f"invalid settings: {'; '.join(problems)}") from None
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: write the state and exit 128+signal, never 0.

@@ -124,7 +124,7 @@ class LocationsStream(OCPIStream):
     @property
     def read_complete(self) -> bool:
         """Whether this run read every location (the children's bookmarks follow it)."""
-        accepted = not self.bad_records or bool(self.config.get("skip_bad_records"))
+        accepted = not self.bad_records or self.settings.skip_bad_records
         return self._read and not self.incomplete and accepted
 
 

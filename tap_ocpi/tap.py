@@ -2,189 +2,93 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import gc
+import io
+import json
+import logging
+import os
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import click
 import requests
-from singer_sdk import typing as th
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    FatalAPIError,
+    RetriableAPIError,
+)
+from singer_sdk.logging import StructuredFormatter
 
 from tap_ocpi import redaction
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.diagnose import run_diagnosis
-from tap_ocpi.errors import OCPIError
+from tap_ocpi.errors import OCPIError, OutputClosedError
 from tap_ocpi.output import SingerOutput
 from tap_ocpi.privacy import PrivacyPolicy
 from tap_ocpi.schemas import STREAM_SCHEMAS
 from tap_ocpi.sdk import TapInternals
+from tap_ocpi.settings import SETTINGS_SCHEMA, Settings, privacy_settings
 from tap_ocpi.streams import STREAM_TYPES
-from tap_ocpi.timestamps import parse_utc, utc_text
+from tap_ocpi.timestamps import parse_timestamp, utc_text
 from tap_ocpi.transport import OCPIClient, describe
 from tap_ocpi.versions import Platform, negotiate
 
-_PATHS = th.ObjectType(additional_properties=th.ArrayType(th.StringType()))
-
-SETTINGS = th.PropertiesList(
-    th.Property(
-        "versions_url",
-        th.URIType(),
-        required=True,
-        title="Versions URL",
-        description="The platform's OCPI versions endpoint (a version-details URL works too).",
-    ),
-    th.Property(
-        "token",
-        th.StringType(),
-        secret=True,
-        title="Credentials token",
-        description="The OCPI credentials token as issued (not encoded). Leave empty for "
-        "open-data endpoints: then no Authorization header is sent.",
-    ),
-    th.Property(
-        "token_encoding",
-        th.StringType(),
-        default="auto",
-        allowed_values=["auto", "base64", "plain"],
-        description="How the token goes into `Authorization: Token …`. auto: plain for 2.1.1, "
-        "Base64 for 2.2+, and on rejection the other form once, kept for the whole run.",
-    ),
-    th.Property(
-        "ocpi_version",
-        th.StringType(),
-        allowed_values=["2.1.1", "2.2", "2.2.1", "2.3.0"],
-        description="Pin an OCPI version. Default: the highest both sides support.",
-    ),
-    th.Property(
-        "from_country_code",
-        th.StringType(),
-        description="Our country code (OCPI-from-country-code header, 2.2+ functional modules).",
-    ),
-    th.Property(
-        "from_party_id", th.StringType(), description="Our party id (OCPI-from-party-id header)."
-    ),
-    th.Property(
-        "to_country_code",
-        th.StringType(),
-        description="Country code of the addressed "
-        "party (OCPI-to-country-code; hubs). For 2.1.1 also the owner of the objects.",
-    ),
-    th.Property(
-        "to_party_id",
-        th.StringType(),
-        description="Party id of the addressed party "
-        "(OCPI-to-party-id; hubs). For 2.1.1 also the owner of the objects.",
-    ),
-    th.Property(
-        "start_date",
-        th.DateTimeType(),
-        description="Earliest `last_updated` to extract. Saved state wins when it is later.",
-    ),
-    th.Property(
-        "end_date",
-        th.DateTimeType(),
-        description="Optional upper bound (exclusive) "
-        "on `last_updated`; default: the run's start time.",
-    ),
-    th.Property(
-        "page_size",
-        th.IntegerType(),
-        default=1000,
-        description="`limit` sent on the "
-        "first request of each list (servers may cap it; X-Limit is respected).",
-    ),
-    th.Property(
-        "lookback_minutes",
-        th.IntegerType(),
-        default=15,
-        description="How far before "
-        "the bookmark the next run starts, for late or clock-skewed updates.",
-    ),
-    th.Property(
-        "request_timeout",
-        th.IntegerType(),
-        default=60,
-        description="Seconds for a whole request: connecting, headers and body.",
-    ),
-    th.Property(
-        "max_response_mb",
-        th.IntegerType(),
-        default=256,
-        description="Cap in MB on one response, on the wire and after decompression.",
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType(),
-        default=5,
-        description="Tries per request "
-        "for 5xx, 429, timeouts, dropped connections and invalid JSON.",
-    ),
-    th.Property(
-        "retry_max_wait",
-        th.IntegerType(),
-        default=60,
-        description="Cap in seconds on one wait between tries (also caps Retry-After).",
-    ),
-    th.Property(
-        "max_requests_per_second",
-        th.NumberType(),
-        default=0,
-        description="Throttle for all requests of a run; 0 means unlimited.",
-    ),
-    th.Property(
-        "skip_bad_records",
-        th.BooleanType(),
-        default=False,
-        description="Accept objects that cannot be read: finish with exit status 0 and "
-        "move the bookmark (they are still reported by stream and key). Otherwise their "
-        "stream keeps its bookmark and the run exits 1.",
-    ),
-    th.Property(
-        "ca_bundle",
-        th.StringType(),
-        description="Path to a CA bundle for platforms "
-        "with a private certificate authority. Certificates are always verified.",
-    ),
-    th.Property(
-        "privacy_pass",
-        _PATHS,
-        description="Allow-list: stream name → field paths "
-        "(dotted, arrays ignored) to pass unblanked; `.` passes the whole record.",
-    ),
-    th.Property(
-        "privacy_hash",
-        _PATHS,
-        description="Stream name → field paths to pseudonymise "
-        "with HMAC-SHA256 instead of blanking.",
-    ),
-    th.Property(
-        "privacy_salt",
-        th.StringType(),
-        secret=True,
-        description="Key for "
-        "pseudonymisation; needed when any field is hashed (tokens.uid is by default).",
-    ),
-).to_dict()
+#: The settings schema (kept under its old name for scripts and tests that import it).
+SETTINGS = SETTINGS_SCHEMA
 
 
 class TapOCPI(TapInternals):
     """Singer tap for OCPI platforms (2.1.1, 2.2.1, 2.3.0)."""
 
     name = "tap-ocpi"
-    config_jsonschema = SETTINGS
+    # A copy: the SDK adds its built-in settings to the tap's schema in place.
+    config_jsonschema = copy.deepcopy(SETTINGS_SCHEMA)
     message_writer_class = SingerOutput
     message_writer: SingerOutput
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        end = self.config.get("end_date")
-        now = datetime.now(timezone.utc)
-        #: `date_to` of every list this run, and the cap of every bookmark.
-        self.window_end = utc_text(min(parse_utc(str(end), "end_date"), now) if end else now)
+        if not kwargs.get("validate_config", True):
+            return  # discovery: the SDK does not validate it, and it needs no platform
+        start = self.settings.start_date
+        if start is not None and utc_text(start) >= self.window_end:
+            raise OCPIError(
+                f"start_date is not before this run's end ({self.window_end}): nothing "
+                f"would be read"
+            )
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The run's settings, read once (the SDK validated the config against the schema)."""
+        return Settings.from_config(self.config)
+
+    @cached_property
+    def window_end(self) -> str:
+        """`date_to` of every list this run, and the cap of every bookmark."""
+        end, now = self.settings.end_date, datetime.now(timezone.utc)
+        return utc_text(min(end, now) if end else now)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state the tap cannot resume from before anything is read or written."""
+        if state:  # (discovery passes none)
+            check_state(state, self.window_end, STREAM_SCHEMAS)
+        super().load_state(state)
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """--config files: a missing or unreadable file is one line, not a stack trace."""
+        for path in value:
+            if path != "ENV":
+                with _opened("--config", path) as file:
+                    read_json_object("--config", file)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def get_singer_command(cls) -> click.Command:
@@ -202,33 +106,50 @@ class TapOCPI(TapInternals):
         return command
 
     @classmethod
-    def invoke(cls, *, diagnose: bool = False, **kwargs: Any) -> None:
-        if not diagnose:
-            super().invoke(**kwargs)
-            return
-        config = kwargs.get("config")
-        tap = cls(
-            config=getattr(config, "config", None),
-            parse_env_config=bool(getattr(config, "parse_env", False)),
-            validate_config=True,
-        )
-        sys.exit(run_diagnosis(tap, kwargs.get("about_format")))
+    def invoke(
+        cls,
+        *,
+        diagnose: bool = False,
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """The SDK's run, or `--diagnose`. --state and --catalog: invalid JSON is one line
+        naming the option (the SDK would show a stack trace); the SDK then reads the text
+        we read."""
+        if diagnose:
+            config = kwargs.get("config")
+            tap = cls(
+                config=getattr(config, "config", None),
+                parse_env_config=bool(getattr(config, "parse_env", False)),
+                validate_config=True,
+            )
+            sys.exit(run_diagnosis(tap, kwargs.get("about_format")))
+        if state is not None:
+            state = io.StringIO(json.dumps(read_json_object("--state", state)))
+        if catalog is not None:
+            catalog = io.StringIO(json.dumps(read_json_object("--catalog", catalog)))
+        super().invoke(state=state, catalog=catalog, **kwargs)
 
     def discover_streams(self) -> list[OCPIStream]:
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(self) for stream_type in STREAM_TYPES]
+        for stream in streams:
+            stream.logger.addFilter(_REPORTED_ELSEWHERE)
+        return streams
 
     @cached_property
     def privacy(self) -> PrivacyPolicy:
-        return PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS)
+        """The privacy rules of the run, compiled once (the paths are checked here)."""
+        return PrivacyPolicy.from_config(privacy_settings(self.config), STREAM_SCHEMAS)
 
     @cached_property
     def client(self) -> OCPIClient:
-        auth = TokenAuth(self.config.get("token"), str(self.config.get("token_encoding", "auto")))
-        return OCPIClient(dict(self.config), auth, self.logger)
+        auth = TokenAuth(self.settings.token, self.settings.token_encoding)
+        return OCPIClient(self.settings, auth, self.logger)
 
     @cached_property
     def platform(self) -> Platform:
-        platform = negotiate(self.client, dict(self.config))
+        platform = negotiate(self.client, self.settings)
         self.logger.info(
             "Connected: OCPI %s, modules offered: %s",
             platform.wire_version,
@@ -242,16 +163,19 @@ class TapOCPI(TapInternals):
     def before_sync(self) -> None:
         """Check everything that can be checked before the first record."""
         selected = self.selected_stream_names()
-        policy = PrivacyPolicy.from_config(self.config, STREAM_SCHEMAS, selected)  # salt, paths
         for name in selected:
-            self.logger.info("%s", policy.describe(name))
-        platform = self.platform
+            self.logger.info("%s", self.privacy.describe(name))
+        platform, offered = self.platform, []
         for name in selected:
             module = self.streams[name].module  # type: ignore[attr-defined]
-            if module not in platform.modules:
+            if module in platform.modules:
+                offered.append(name)
+            else:
                 self.logger.warning(
                     "%s: skipped, the platform does not offer the %s module", name, module
                 )
+        # Only streams that will be read need a salt: open data (locations only) needs none.
+        self.privacy.check_salt(offered)
 
     def after_sync(self) -> None:
         """After every stream ran: fail the run when one was not read completely."""
@@ -270,7 +194,7 @@ class TapOCPI(TapInternals):
                 continue
             if stream.incomplete:
                 problems.append(f"{name}: {stream.incomplete}")
-            if stream.bad_records and not self.config.get("skip_bad_records"):
+            if stream.bad_records and not self.settings.skip_bad_records:
                 problems.append(f"{name}: {stream.bad_records} unreadable (see the log)")
                 skippable = True
             elif stream.bad_records:  # accepted, but never silently
@@ -287,15 +211,120 @@ class TapOCPI(TapInternals):
             )
 
 
+#: Failures reported as one line (`fatal`); anything else is a defect and keeps its trace.
+REPORTED = (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException)
+
+
 def main() -> None:
     """Console entry point: the SDK's command line, with one-line errors for user mistakes."""
     redaction.install(None)  # every log line capped and without queries; the token: client
     _tune_for_streaming()
     try:
         TapOCPI.cli()
-    except (OCPIError, FatalAPIError, RetriableAPIError, requests.RequestException) as exc:
-        sys.stderr.write(f"tap-ocpi: error: {_one_line(exc)}\n")
-        sys.exit(1)
+    except REPORTED as exc:
+        if isinstance(exc, OutputClosedError):
+            _silence_stdout()
+        fatal(_one_line(exc))
+
+
+def fatal(reason: str) -> NoReturn:
+    """End the run with one line on stderr and exit status 1.
+
+    Under Meltano (structured logging: its `SINGER_SDK_LOG_CONFIG` installs the SDK's JSON
+    formatter), the line goes out as a log record at ERROR level, which Meltano shows at
+    that level: a plain stderr line would reach its log at INFO, hidden at
+    `--log-level=warning`. Otherwise it is written as is.
+    """
+    line = f"tap-ocpi: error: {reason}"
+    if any(isinstance(h.formatter, StructuredFormatter) for h in logging.getLogger().handlers):
+        logging.getLogger(TapOCPI.name).error("%s", line)
+    else:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    sys.exit(1)
+
+
+def check_state(state: Any, window_end: str, streams: Iterable[str]) -> None:
+    """Raise `OCPIError` for a state that is not a tap state, a bookmark that is not a
+    date-time, or one later than this run's end (a clock that was ahead: reading from there
+    would read nothing and move the bookmark back to now, skipping everything between)."""
+    if not isinstance(state, dict):
+        raise OCPIError("state: must be a JSON object")
+    bookmarks = state.get("bookmarks") or {}
+    if not isinstance(bookmarks, dict):
+        raise OCPIError("state: `bookmarks` must be an object of stream name to bookmark")
+    known = set(streams)
+    for name, entry in bookmarks.items():
+        partitions = entry.get("partitions", []) if isinstance(entry, dict) else None
+        if not isinstance(partitions, list) or not all(isinstance(p, dict) for p in partitions):
+            raise OCPIError(f"state: the bookmark of {name} is not an object as tap-ocpi writes")
+        if name not in known:
+            continue
+        for item in (entry, *partitions):
+            value = item.get("replication_key_value")
+            if value is None:
+                continue
+            moment = parse_timestamp(value) if len(str(value)) <= 64 else None
+            if moment is None:
+                raise OCPIError(f"state: the bookmark of {name} is not a date-time")
+            if utc_text(moment) > window_end:
+                raise OCPIError(
+                    f"state: the bookmark of {name} ({utc_text(moment)}) is later than this "
+                    f"run's end ({window_end}); was a clock ahead? Nothing would be read: "
+                    f"correct or clear the state"
+                )
+
+
+def read_json_object(option: str, file: IO[str]) -> dict[str, Any]:
+    """The JSON object in a file given on the command line, or one line naming the option."""
+    try:
+        data = json.loads(file.read())
+    except UnicodeDecodeError:
+        raise OCPIError(f"{option}: the file is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise OCPIError(
+            f"{option}: the file is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise OCPIError(f"{option}: the file must hold a JSON object")
+    return data
+
+
+@contextlib.contextmanager
+def _opened(option: str, path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            yield file
+    except OSError as exc:
+        raise OCPIError(f"{option}: cannot read {path} ({exc.strerror or 'unreadable'})") from None
+
+
+class _ReportedElsewhere(logging.Filter):
+    """Drops the SDK's "An unhandled error occurred while syncing" for what is no error:
+    `--test` stopping a stream after one record (AbortedSync…), and failures the tap
+    reports itself in one line (`fatal`), where it would only repeat them without a reason.
+    """
+
+    MESSAGE = "An unhandled error occurred while syncing '%s'"
+    #: The line as logged: redaction.py renders every message before filters see it.
+    PREFIX = MESSAGE.split("'", 1)[0]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.PREFIX):
+            return True
+        handled = (AbortedSyncFailedException, AbortedSyncPausedException, BrokenPipeError)
+        return not isinstance(sys.exc_info()[1], (*handled, *REPORTED))
+
+
+_REPORTED_ELSEWHERE = _ReportedElsewhere()
+
+
+def _silence_stdout() -> None:
+    """The reader is gone: later writes (the interpreter's flush at exit) go nowhere instead
+    of raising again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _tune_for_streaming() -> None:

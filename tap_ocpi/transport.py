@@ -1,22 +1,17 @@
-"""Talking to the platform: session, redirects, OCPI headers, retries, throttle, envelope.
+"""Talking OCPI: headers, retries, token fallback, the envelope, statuses, list pages.
 
 `OCPIClient` is the one transport of a run: every stream and the version negotiation share
 its session (keep-alive), its token form and its throttle. What it returns are values: the
 `data` of a document, or a `ListPage` of one list response. It knows nothing of streams.
+The HTTP session and header parsing live in session.py, one exchange's limits in wire.py.
 """
 
 from __future__ import annotations
 
-import email.utils
-import os
-import threading
-import time
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urljoin, urlsplit
 
 import backoff
 import msgspec
@@ -24,13 +19,24 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_ocpi import __version__, redaction, wire
-from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
-from tap_ocpi.pagination import same_origin
+from tap_ocpi.errors import AuthRejectedError, NotAListError, OCPIError, OCPIStatusError
 from tap_ocpi.salvage import BOM, Unreadable, UnscannableError, salvage
+from tap_ocpi.session import (
+    PlatformSession,
+    Throttle,
+    ascii_int,
+    ca_bundle,
+    int_header,
+    link_values,
+    retry_after_seconds,
+    shown_path,
+)
+from tap_ocpi.versions import traits
 
 if TYPE_CHECKING:
     from tap_ocpi.auth import TokenAuth
     from tap_ocpi.fastpath import PageDecoder
+    from tap_ocpi.settings import Settings
 
 # Configuration modules never carry routing headers (OCPI 2.2.1 §4.1.4).
 CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
@@ -38,11 +44,6 @@ CONFIGURATION_MODULES = frozenset({"versions", "credentials", "hubclientinfo"})
 _TRANSIENT_STATUS = frozenset({4002})
 _decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
-#: Link headers of one response, together, beyond this are refused (real ones hold a few
-#: links of a few hundred bytes); parsing stays linear below it.
-MAX_LINK_HEADER = 64 * 1024
-#: Paths in messages are cut here: a hostile link can make a path of megabytes.
-_MAX_SHOWN_PATH = 120
 
 
 @dataclass(frozen=True)
@@ -65,118 +66,11 @@ class ListPage:
         return len(self.data) + len(self.unreadable)
 
 
-def _setting(config: dict[str, Any], key: str, default: float) -> Any:
-    value = config.get(key)
-    return default if value is None else value
-
-
-def _path(url: str) -> str:
-    path = urlsplit(url).path or "/"
-    return path if len(path) <= _MAX_SHOWN_PATH else f"{path[:_MAX_SHOWN_PATH]}…"
-
-
-def ascii_int(value: str | None, max_digits: int = 18) -> int | None:
-    """A header's value as a number when it is plain ASCII digits (`²` passes isdigit and
-    breaks int), else None: such a header counts as absent."""
-    if value is None:
-        return None
-    value = value[: max_digits + 64].strip()
-    if not value or len(value) > max_digits or not (value.isascii() and value.isdigit()):
-        return None
-    return int(value)
-
-
-def retry_after_seconds(response: requests.Response | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), if any."""
-    value = response.headers.get("Retry-After") if response is not None else None
-    if not value or len(value) > 64:
-        return None
-    seconds = ascii_int(value)
-    if seconds is not None:
-        return float(seconds)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        if when.tzinfo is None:  # `-0000` means UTC with no zone stated
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
-
-
-def redirect_allowed(source: str, target: str) -> bool:
-    """Whether a redirect stays with the platform: same scheme, host and port, or the same
-    host upgraded from http to https (requests keeps the Authorization header only then)."""
-    if same_origin(target, source):
-        return True
-    a, b = urlsplit(source), urlsplit(target)
-    return a.scheme == "http" and b.scheme == "https" and a.hostname == b.hostname
-
-
-class PlatformSession(requests.Session):
-    """A session that follows redirects only within the platform's own host.
-
-    requests already drops the Authorization header when a redirect changes host, but the
-    request would still go there, and the other host's answer (a login page, a 401) would be
-    misread as the platform's. Stop instead, saying where the redirect pointed.
-    """
-
-    max_redirects = 10
-
-    def get_redirect_target(self, resp: requests.Response) -> str | None:
-        target = super().get_redirect_target(resp)
-        if target is None:
-            return None
-        # requests would read a redirect's body whole (and decompressed) to reuse the
-        # connection: a hostile body there is not capped. Drop it and the connection.
-        resp._content = b""
-        resp.close()
-        if not redirect_allowed(resp.url, urljoin(resp.url, target)):
-            # host and port, never the netloc: it may hold user:password
-            host = urlsplit(urljoin(resp.url, target)).netloc.rpartition("@")[2][:100] or "?"
-            raise OCPIError(
-                f"GET {_path(resp.url)}: HTTP {resp.status_code} redirects to another host "
-                f"({host}); not followed, so the token and the request stay with the platform"
-            )
-        return target
-
-
-def ca_bundle(config: dict[str, Any]) -> str | bool:
-    """What every request of the run verifies certificates against: the ca_bundle setting,
-    else a bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (requests' own convention),
-    else the default trust store. Verification is always on; there is no switch for it."""
-    bundle = config.get("ca_bundle")
-    if bundle:
-        # Checked up front: requests would raise an OSError on the first request instead.
-        if not os.path.exists(str(bundle)):
-            raise OCPIError(f"ca_bundle: no file or directory at {bundle}")
-        return str(bundle)
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-
-
-class Throttle:
-    """At most `rate` requests per second across all streams of a run (0 = unlimited)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            time.sleep(delay)
-
-
 class OCPIClient:
     """The transport of one run: session, token, OCPI headers, envelope checks, retries."""
 
-    def __init__(self, config: dict[str, Any], auth: TokenAuth, logger: Any) -> None:
-        self.config = config
+    def __init__(self, settings: Settings, auth: TokenAuth, logger: Any) -> None:
+        self.settings = settings
         self.auth = auth
         self.logger = logger
         self.version: str | None = None
@@ -185,21 +79,21 @@ class OCPIClient:
         redaction.install(auth.token)
         self.session = PlatformSession()
         wire.mount(self.session)
-        self.session.verify = ca_bundle(config)
+        self.session.verify = ca_bundle(settings.ca_bundle)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = f"tap-ocpi/{__version__}"
-        self.throttle = Throttle(float(config.get("max_requests_per_second") or 0))
-        self.timeout = int(_setting(config, "request_timeout", 60))
-        self.max_tries = max(1, int(_setting(config, "max_retries", 5)))
-        self.max_wait = float(_setting(config, "retry_max_wait", 60))
-        self.max_bytes = int(float(_setting(config, "max_response_mb", 256)) * (1 << 20))
+        self.throttle = Throttle(settings.max_requests_per_second)
+        self.timeout = settings.request_timeout
+        self.max_tries = max(1, settings.max_retries)
+        self.max_wait = settings.retry_max_wait
+        self.max_bytes = settings.max_response_mb << 20
         #: Requests sent and retries made this run (for the streams' summary lines).
         self.requests = self.retries = 0
 
     # -- requests -------------------------------------------------------------------------
     def headers(self, module: str) -> dict[str, str]:
         """OCPI headers for one request: tracing ids (2.2+), routing on functional modules."""
-        if self.version is None or self.version.startswith(("2.0", "2.1")):
+        if self.version is None or not traits(self.version).tracing_headers:
             return {}
         headers = {"X-Request-ID": str(uuid.uuid4()), "X-Correlation-ID": str(uuid.uuid4())}
         if module not in CONFIGURATION_MODULES:
@@ -209,8 +103,9 @@ class OCPIClient:
                 ("OCPI-to-country-code", "to_country_code"),
                 ("OCPI-to-party-id", "to_party_id"),
             ):
-                if self.config.get(key):
-                    headers[header] = str(self.config[key])
+                value = getattr(self.settings, key)
+                if value:
+                    headers[header] = value
         return headers
 
     def retrying(self, func: Callable[[], T]) -> Callable[[], T]:
@@ -279,7 +174,7 @@ class OCPIClient:
                     raise wire.RequestDeadline(wire.DEADLINE_TEXT) from exc
                 raise
             try:
-                body = wire.read_body(response, watch, self.max_bytes, f"GET {_path(url)}")
+                body = wire.read_body(response, watch, self.max_bytes, f"GET {shown_path(url)}")
             finally:
                 response.close()
         # The body is read whole (the connection went back to the pool at its end, or was
@@ -333,9 +228,11 @@ class OCPIClient:
     # -- responses ------------------------------------------------------------------------
     def check_status(self, response: requests.Response) -> None:
         """Classify a response by its HTTP status and type: retriable, auth, fatal, or OK."""
-        status, where = response.status_code, f"GET {_path(response.url)}"
+        status, where = response.status_code, f"GET {shown_path(response.url)}"
         if status in (401, 403):
             raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
+        if status in (404, 405, 501):
+            raise NotAListError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
         # 408 (a proxy or server timing the request out) is as transient as 429 and 5xx.
         if status in (408, 429) or status >= 500:
             raise RetriableAPIError(f"{where}: HTTP {status}", response)
@@ -344,11 +241,13 @@ class OCPIClient:
         content_type = response.headers.get("Content-Type", "json").lower()
         if "json" not in content_type:
             kind = content_type.split(";")[0].strip()
-            raise OCPIError(f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response")
+            raise NotAListError(
+                f"{where}: HTTP {status}, but the body is {kind}, not an OCPI response"
+            )
 
     def document(self, response: requests.Response) -> dict[str, Any]:
         """The decoded OCPI envelope of a response whose status was checked."""
-        where = f"GET {_path(response.url)}"
+        where = f"GET {shown_path(response.url)}"
         try:
             body = _decode(_without_bom(response.content))
         except (msgspec.DecodeError, RecursionError) as exc:
@@ -358,7 +257,7 @@ class OCPIClient:
 
     def _envelope(self, where: str, body: Any, response: requests.Response) -> dict[str, Any]:
         if not isinstance(body, dict) or "status_code" not in body:
-            raise OCPIError(
+            raise NotAListError(
                 f"{where}: HTTP {response.status_code}, but the body is not an OCPI response"
             )
         body["status_code"] = self._checked_status(where, body.get("status_code"), response)
@@ -381,9 +280,9 @@ class OCPIClient:
             url=response.url,
             data=data if records is None else records,
             final=records is not None,
-            links=_link_values(response),
-            total=_int_header(response, "X-Total-Count"),
-            limit=_int_header(response, "X-Limit"),
+            links=link_values(response),
+            total=int_header(response, "X-Total-Count"),
+            limit=int_header(response, "X-Limit"),
             unreadable=unreadable,
         )
 
@@ -392,7 +291,7 @@ class OCPIClient:
     ) -> tuple[list[Any], tuple[Unreadable, ...]]:
         """`data` of a list page; where one element spoils the whole body, the readable
         elements and the unreadable ones (salvage.py)."""
-        where = f"GET {_path(response.url)}"
+        where = f"GET {shown_path(response.url)}"
         try:
             body = _decode(content)
         except (msgspec.DecodeError, RecursionError):
@@ -501,21 +400,3 @@ def status_number(value: Any) -> int | None:
 
 def _without_bom(content: bytes) -> bytes:
     return content[3:] if content.startswith(BOM) else content
-
-
-def _link_values(response: requests.Response) -> list[str]:
-    """The Link header (requests joins repeated ones with commas), refused when longer than
-    any real one: the parse is linear, but a link of megabytes is no link to follow."""
-    value = response.headers.get("Link")
-    if not value:
-        return []
-    if len(value) > MAX_LINK_HEADER:
-        raise OCPIError(
-            f"GET {_path(response.url)}: the Link header is longer than {MAX_LINK_HEADER} "
-            f"characters ({len(value)}); not a next link to follow"
-        )
-    return [value]
-
-
-def _int_header(response: requests.Response, name: str) -> int | None:
-    return ascii_int(response.headers.get(name))

@@ -28,7 +28,10 @@ no_total            true     omit X-Total-Count and X-Limit
 link                mode     next-page Link header variant: ``relative`` (path only),
                              ``upper_rel`` (``REL="NEXT"``), ``unquoted_rel`` (``rel=next``),
                              ``missing`` (no Link at all), ``wrong_host`` (host
-                             ``ocpi.invalid``), ``wrong_scheme`` (https instead of http)
+                             ``ocpi.invalid``), ``wrong_port`` (127.0.0.1, another port),
+                             ``wrong_scheme`` (https instead of http), ``skip_ahead`` (the
+                             offset skips one page: offset + 2 x served), ``not_found`` (a
+                             path below the module that answers HTTP 404)
 timestamps          mode     ``no_z``: DateTimes without the Z designator; ``offset``: the
                              same instants written in +01:00 local time
 ocpi_error_rate     0..1     that share gets HTTP 200 carrying OCPI status 3000 and no data
@@ -38,6 +41,17 @@ unstable_every      n        every n-th list request of a module (with offset > 
                              moves one already-served record of that window to the end of
                              the ordering with last_updated = the platform clock, so
                              offsets shift under the client (the spec's concurrency case)
+quirk               mode     a server that bends the rules of paging or discovery:
+                             ``no_headers``: no Link, no X-Total-Count, no X-Limit at all;
+                             ``nonce_link``: offset ignored (always the first page), every
+                             full page links to a new URL (``nonce=<n>``);
+                             ``huge_total``: offset ignored, no Link, X-Total-Count 1000000;
+                             ``duplicate``: one object of each list window listed twice
+                             (adjacent; which one is seeded), X-Total-Count counts entries;
+                             ``details_twice``: 2.1.1 details list every module twice, a CPO
+                             URL (``/ocpi/cpo/2.1.1/<module>``, HTTP 404) before the real one;
+                             ``details_in_list``: version details wrapped in a one-element
+                             list; ``kwh_case``: sessions carry ``kWh`` instead of ``kwh``
 scope               mode     ``lists`` (default) or ``all`` (also versions, details and
                              credentials)
 ==================  =======  ==============================================================
@@ -60,8 +74,23 @@ LINK_MODES = (
     "unquoted_rel",
     "missing",
     "wrong_host",
+    "wrong_port",
     "wrong_scheme",
+    "skip_ahead",
+    "not_found",
 )
+QUIRKS = (
+    "none",
+    "no_headers",
+    "nonce_link",
+    "huge_total",
+    "duplicate",
+    "details_twice",
+    "details_in_list",
+    "kwh_case",
+)
+#: Quirks whose list pages ignore `offset` (always the window's first page).
+OFFSET_IGNORED = ("nonce_link", "huge_total")
 TIMESTAMP_MODES = ("z", "no_z", "offset")
 SCOPES = ("lists", "all")
 
@@ -84,6 +113,7 @@ class Faults:
     ocpi_error_rate: float = 0.0
     fail_from_page: int = 0
     unstable_every: int = 0
+    quirk: str = "none"
     scope: str = "lists"
 
     @classmethod
@@ -111,6 +141,7 @@ class Faults:
                 raise ValueError(f"fault {name} must be between 0 and 1")
         _check_choice("link", self.link, LINK_MODES)
         _check_choice("timestamps", self.timestamps, TIMESTAMP_MODES)
+        _check_choice("quirk", self.quirk, QUIRKS)
         _check_choice("scope", self.scope, SCOPES)
         for name in (
             "retry_after",

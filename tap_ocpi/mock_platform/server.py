@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -29,8 +30,9 @@ from tap_ocpi.mock_platform.config import (
     PlatformConfig,
     b64,
 )
-from tap_ocpi.mock_platform.faults import FaultDice, Faults, Verdict
+from tap_ocpi.mock_platform.faults import OFFSET_IGNORED, FaultDice, Faults, Verdict, hash_text
 from tap_ocpi.mock_platform.render import OPERATOR
+from tap_ocpi.mock_platform.rng import key
 from tap_ocpi.mock_platform.store import MODULES_BY_VERSION, Store
 from tap_ocpi.mock_platform.timeline import parse_datetime
 
@@ -92,6 +94,7 @@ class OcpiApp:
         self.log: deque[RequestRecord] = deque(maxlen=config.request_log_size)
         self.requests = 0
         self._list_counts: dict[str, int] = {}
+        self._nonce = 0
         self._lock = threading.Lock()
         self.set_faults(config.faults)
 
@@ -103,6 +106,7 @@ class OcpiApp:
             self.faults = faults
             self.dice = FaultDice(self.config.seed, faults)
             self._list_counts.clear()
+            self._nonce = 0
         self.store.set_timestamp_mode(faults.timestamps)
         return faults.active()
 
@@ -241,7 +245,8 @@ class OcpiApp:
                 echo,
             )
         if route.kind == "details":
-            return self._ok(self._details(version), echo)
+            details = self._details(version)
+            return self._ok([details] if self.faults.quirk == "details_in_list" else details, echo)
         if route.kind == "credentials":
             return self._ok(self._credentials(version), echo)
         if route.kind == "object":
@@ -258,6 +263,9 @@ class OcpiApp:
             if version != V211:
                 ep["role"] = "SENDER"
             ep["url"] = f"{self.base_url}/ocpi/{version}/{module}"
+            if version == V211 and module != "credentials" and self.faults.quirk == "details_twice":
+                # No roles in 2.1.1: a CPO-side URL that answers 404, listed first.
+                endpoints.append({**ep, "url": f"{self.base_url}/ocpi/cpo/{version}/{module}"})
             endpoints.append(ep)
         return {"version": version, "endpoints": endpoints}
 
@@ -318,20 +326,89 @@ class OcpiApp:
             return self._error(500, 3000, "Internal server error", echo)
         self._maybe_shift(module, date_from, date_to, offset)
         serve = min(size, f.short_pages) if f.short_pages else size
-        total, served, chunks = self.store.page(
-            module, version, date_from=date_from, date_to=date_to, offset=offset, count=serve
+        if f.quirk in OFFSET_IGNORED:
+            offset = 0
+        window = (date_from, date_to)
+        if f.quirk == "duplicate":
+            total, served, chunks = self._page_with_duplicate(
+                module, version, window, offset, serve
+            )
+        else:
+            total, served, chunks = self.store.page(
+                module, version, date_from=date_from, date_to=date_to, offset=offset, count=serve
+            )
+        if f.quirk == "kwh_case" and module == "sessions":
+            chunks = [c.replace(b'"kwh":', b'"kWh":') for c in chunks]
+        headers = list(echo) + self._paging_headers(
+            path, query, offset=offset, served=served, size=size, total=total, cap=cap
         )
-        headers = list(echo)
-        if not f.no_total:
-            headers += [("X-Total-Count", str(total)), ("X-Limit", str(cap))]
-        nxt = offset + served
-        if served and nxt < total:
-            link = self._link(path, query, nxt, size)
-            if link is not None:
-                headers.append(("Link", link))
         if f.latency_ms:
             time.sleep(f.latency_ms / 1000)
         return Response(200, self._envelope_parts(_array_parts(chunks)), tuple(headers))
+
+    def _paging_headers(
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        *,
+        offset: int,
+        served: int,
+        size: int,
+        total: int,
+        cap: int,
+    ) -> list[tuple[str, str]]:
+        """X-Total-Count, X-Limit and the next Link, as the faults and quirks shape them."""
+        f = self.faults
+        if f.quirk == "no_headers":
+            return []
+        if f.quirk == "huge_total":
+            return [("X-Total-Count", "1000000"), ("X-Limit", str(cap))]
+        out = [] if f.no_total else [("X-Total-Count", str(total)), ("X-Limit", str(cap))]
+        if f.quirk == "nonce_link":
+            if served >= size:  # every full page says "there is more", at a new URL
+                with self._lock:
+                    self._nonce += 1
+                    nonce = self._nonce
+                extra = [(k, v) for k, v in query if k not in ("offset", "nonce")]
+                extra.append(("nonce", str(nonce)))
+                target = f"{path}?{urlencode(extra, quote_via=quote, safe=':')}"
+                out.append(("Link", f'<{self.base_url}{target}>; rel="next"'))
+            return out
+        nxt = offset + served
+        if served and nxt < total:
+            link = self._link(path, query, nxt, size, served)
+            if link is not None:
+                out.append(("Link", link))
+        return out
+
+    def _page_with_duplicate(
+        self,
+        module: str,
+        version: str,
+        window: tuple[float | None, float | None],
+        offset: int,
+        count: int,
+    ) -> tuple[int, int, list[bytes]]:
+        """A window's list with one object listed twice (entry d+1 repeats entry d, d seeded
+        per module): (entries, served, chunks) for entries [offset, offset + count)."""
+        date_from, date_to = window
+        real_total = self.store.page(
+            module, version, date_from=date_from, date_to=date_to, offset=0, count=0
+        )[0]
+        if not real_total:
+            return 0, 0, []
+        d = key(self.config.seed, hash_text(module)) % real_total
+        end = min(offset + count, real_total + 1)
+        # Entry i is object i up to d, object i - 1 after it: at most three runs of objects.
+        runs = [(offset, min(end, d + 1) - offset), (d, 1 if offset <= d + 1 < end else 0)]
+        runs.append((max(offset, d + 2) - 1, end - max(offset, d + 2)))
+        chunks: list[bytes] = []
+        for start, n in runs:
+            if n > 0:
+                chunks += self.store.page(
+                    module, version, date_from=date_from, date_to=date_to, offset=start, count=n
+                )[2]
+        return real_total + 1, max(0, end - offset), chunks
 
     def _maybe_shift(
         self, module: str, date_from: float | None, date_to: float | None, offset: int
@@ -344,17 +421,25 @@ class OcpiApp:
         if n % every == 0 and offset > 0:
             self.store.shift_one(module, date_from, date_to, offset)
 
-    def _link(self, path: str, query: list[tuple[str, str]], offset: int, limit: int) -> str | None:
+    def _link(
+        self, path: str, query: list[tuple[str, str]], offset: int, limit: int, served: int
+    ) -> str | None:
         """The next-page Link: all original filters, new offset and limit (plus faults)."""
         mode = self.faults.link
         if mode == "missing":
             return None
+        if mode == "skip_ahead":
+            offset += served  # as if one page had been served twice over
+        if mode == "not_found":
+            path = path.rstrip("/") + "/page"
         params = [("offset", str(offset)), ("limit", str(limit))]
         params += [(k, v) for k, v in query if k not in ("offset", "limit")]
         target = f"{path}?{urlencode(params, quote_via=quote, safe=':')}"
         base = self.base_url
         if mode == "wrong_host":
             base = "http://ocpi.invalid:" + base.rsplit(":", 1)[1]
+        elif mode == "wrong_port":
+            base = f"http://127.0.0.1:{int(base.rsplit(':', 1)[1]) % 65535 + 1}"
         elif mode == "wrong_scheme":
             base = "https://" + base.split("://", 1)[1]
         url = target if mode == "relative" else base + target
@@ -486,6 +571,11 @@ class PlatformServer(ThreadingHTTPServer):
         self.app = app
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request (a killed tap) is no server error: stay quiet."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
     def track(self, conn: socket.socket, add: bool) -> None:
         with self._conn_lock:

@@ -8,9 +8,10 @@ every OCPI version".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from tap_ocpi.versions import traits
 
 Record = dict[str, Any]
 Transform = Callable[[Record], None]  # edits a private copy of one object in place
@@ -171,20 +172,10 @@ RESHAPES: dict[str, dict[str, tuple[Transform, ...]]] = {
     "2.3.0": {},
 }
 
-_VERSION_RE = re.compile(r"\s*(\d+)\.(\d+)")
-
 
 def rules_version(version: str) -> str:
     """The mapping table that applies to a version string as sent on the wire."""
-    match = _VERSION_RE.match(version or "")
-    if match is None or match.group(1) != "2":
-        raise ValueError("unsupported OCPI version")
-    minor = int(match.group(2))
-    if minor < 2:
-        return "2.1.1"  # 2.0, 2.1, 2.1.1
-    if minor < 3:
-        return "2.2.1"  # 2.2, 2.2.1
-    return "2.3.0"
+    return traits(version).mapping
 
 
 def _renamer(pairs: Mapping[str, str]) -> Transform:

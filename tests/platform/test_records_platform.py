@@ -13,27 +13,11 @@ from typing import Any
 import pytest
 
 from support.config import tap_config
+from support.objects import STAMP, session
 from support.robustness_helpers import SALT, Scripted, paged
 from support.tap_runner import TapRun, discover, run_tap, select
 
 SECRET = "Jane Driver of 12 Home Lane"
-STAMP = "2025-01-01T01:00:00Z"
-
-
-def session(id_: Any, **fields: Any) -> dict[str, Any]:
-    return {
-        "country_code": "DE",
-        "party_id": "VLT",
-        "id": id_,
-        "start_date_time": "2025-01-01T00:00:00Z",
-        "kwh": 1.5,
-        "auth_method": "WHITELIST",
-        "currency": "EUR",
-        "status": "COMPLETED",
-        "cdr_token": {"country_code": "DE", "party_id": "VLT", "uid": "U1", "type": "RFID"},
-        "last_updated": STAMP,
-        **fields,
-    }
 
 
 def location(id_: str, **fields: Any) -> dict[str, Any]:

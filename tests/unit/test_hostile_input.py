@@ -13,7 +13,8 @@ import pytest
 from tap_ocpi import redaction
 from tap_ocpi.pagination import next_link
 from tap_ocpi.salvage import UnscannableError, salvage
-from tap_ocpi.transport import ascii_int, status_number
+from tap_ocpi.session import ascii_int
+from tap_ocpi.transport import status_number
 
 
 def test_salvage_cuts_elements_with_tricky_strings_and_keeps_keys_of_bad_ones() -> None:
@@ -109,3 +110,23 @@ def test_log_records_lose_token_queries_and_length(caplog: pytest.LogCaptureFixt
     finally:  # the factory is process-wide: the other tests get the usual one back
         logging.setLogRecordFactory(factory)
         redaction.REDACTOR.set_token(None)
+
+
+def test_structured_log_lines_name_their_stream() -> None:
+    """Meltano shows a JSON line's `stream_name`: METRIC lines and stream loggers carry it."""
+    from singer_sdk.logging import StructuredFormatter  # noqa: PLC0415
+    from singer_sdk.metrics import Metric, Point  # noqa: PLC0415
+
+    factory = logging.getLogRecordFactory()
+    redaction.install(None)
+    formatter = StructuredFormatter()
+    point = Point("counter", Metric.RECORD_COUNT, 3, {"stream": "sessions"})
+    metric = logging.getLogger("singer_sdk.metrics").makeRecord(
+        "singer_sdk.metrics", logging.INFO, __file__, 1, "METRIC: %s", (point,), None
+    )
+    line = logging.getLogger("tap-ocpi.cdrs").makeRecord(
+        "tap-ocpi.cdrs", logging.INFO, __file__, 1, "cdrs: done", (), None
+    )
+    logging.setLogRecordFactory(factory)
+    assert json.loads(formatter.format(metric))["stream_name"] == "sessions"
+    assert json.loads(formatter.format(line))["stream_name"] == "cdrs"

@@ -47,9 +47,45 @@ def test_first_url_sends_window_and_limit() -> None:
     assert cursor.first_url() == (BASE + "/?date_from=2024-01-01T00%3A00%3A00Z&date_to=X&limit=250")
 
 
-def test_no_link_means_done() -> None:
+def test_no_link_and_a_short_page_means_done() -> None:
     cursor = Cursor(BASE, {}, 100)
-    assert cursor.advance(Page(REQUEST, 100, None, None, None)) is None
+    assert cursor.advance(Page(REQUEST, 99, None, None, None)) is None
+    # X-Limit says how full a page can be: 40 of 40 is full, 39 is short
+    assert Cursor(BASE, {}, 100).advance(Page(REQUEST, 39, None, None, 40)) is None
+
+
+def test_no_link_and_no_total_but_a_full_page_goes_on_by_offset() -> None:
+    # Issue 12: a server without paging headers ends its list with a short or empty page.
+    cursor = Cursor(BASE, {"date_from": "D"}, 100)
+    assert cursor.advance(Page(REQUEST, 100, None, None, None)) == (
+        f"{BASE}?date_from=D&offset=100&limit=100"
+    )
+    capped = Cursor(BASE, {}, 100)
+    assert capped.advance(Page(REQUEST, 40, None, None, 40)) == f"{BASE}?offset=40&limit=100"
+    assert capped.advance(Page(REQUEST, 0, None, None, 40)) is None
+
+
+def test_links_off_for_the_stream_means_offset_paging() -> None:
+    cursor = Cursor(BASE, {}, 10, follow_links=False)
+    nxt = cursor.advance(Page(REQUEST, 10, f"{BASE}?offset=10&limit=10&x=1", None, None))
+    assert nxt == f"{BASE}?offset=10&limit=10"
+    assert cursor.refused_link is None  # not refused again: no second warning
+    assert cursor.after_failed_link() == f"{BASE}?offset=10&limit=10"
+    assert not cursor.follow_links
+
+
+def test_pages_are_capped_relative_to_the_total() -> None:
+    # A server whose links never end although X-Total-Count says 20 (pages of 10).
+    cursor = Cursor(BASE, {}, 10)
+    urls = []
+    for n in range(100):
+        url = cursor.advance(Page(f"{BASE}?p={n}", 10, f"{BASE}?p={n + 1}", 20, 10))
+        if url is None:
+            break
+        urls.append(url)
+    assert len(urls) + 1 == 2 * 2 + 2  # pages read: twice what the total needs, plus two
+    assert cursor.stopped is not None
+    assert "X-Total-Count announced 20 objects" in cursor.stopped
 
 
 def test_missing_link_with_total_falls_back_to_offset_by_received_count() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from support.objects import session
 from tap_ocpi import fastpath
 from tap_ocpi.errors import BadRecord
 from tap_ocpi.normalize import normalizer, records, split_location
@@ -30,22 +31,6 @@ from tap_ocpi.timestamps import MAX_LENGTH, normalize_timestamp, parse_timestamp
 SECRET = "Jane Driver, 12 Home Lane"
 SALT = "fail-closed-test-salt-0123456789"
 OWNER = ("DE", "VLT")
-
-
-def session(**fields: Any) -> dict[str, Any]:
-    base = {
-        "country_code": "DE",
-        "party_id": "VLT",
-        "id": "S1",
-        "start_date_time": "2025-01-01T00:00:00Z",
-        "kwh": 1.5,
-        "auth_method": "WHITELIST",
-        "currency": "EUR",
-        "status": "COMPLETED",
-        "cdr_token": {"country_code": "DE", "party_id": "VLT", "uid": "U1", "type": "RFID"},
-        "last_updated": "2025-01-01T01:00:00Z",
-    }
-    return {**base, **fields}
 
 
 def location(**fields: Any) -> dict[str, Any]:

@@ -14,7 +14,9 @@ import requests_mock as rm
 
 from tap_ocpi.auth import TokenAuth
 from tap_ocpi.errors import AuthRejectedError, OCPIError, OCPIStatusError
-from tap_ocpi.transport import OCPIClient, retry_after_seconds
+from tap_ocpi.session import retry_after_seconds
+from tap_ocpi.settings import Settings
+from tap_ocpi.transport import OCPIClient
 from tap_ocpi.versions import choose_version, negotiate
 
 HOST = "https://cpo.example.com"
@@ -49,7 +51,9 @@ def details(version: str, roles: bool = True) -> dict[str, Any]:
 
 def make_client(token: str | None = TOKEN, mode: str = "auto", **config: Any) -> OCPIClient:
     config = {"versions_url": VERSIONS, "retry_max_wait": 0, "max_retries": 3, **config}
-    return OCPIClient(config, TokenAuth(token, mode), logging.getLogger("test"))
+    return OCPIClient(
+        Settings.from_config(config), TokenAuth(token, mode), logging.getLogger("test")
+    )
 
 
 def test_negotiates_highest_common_version_and_sender_endpoints(requests_mock: rm.Mocker) -> None:
@@ -65,7 +69,7 @@ def test_negotiates_highest_common_version_and_sender_endpoints(requests_mock: r
     )
     requests_mock.get(f"{HOST}/ocpi/2.2.1", json=details("2.2.1"))
     client = make_client()
-    platform = negotiate(client, client.config)
+    platform = negotiate(client, client.settings)
     assert platform.version == "2.2.1"
     assert "tokens" not in platform.modules  # RECEIVER only: no list GET to read
     assert platform.modules["sessions"] == f"{HOST}/ocpi/2.2.1/sender/sessions"
@@ -76,13 +80,13 @@ def test_versions_document_wrapped_in_an_object_is_accepted(requests_mock: rm.Mo
     requests_mock.get(VERSIONS, json=ok({"versions": [{"version": "2.2.1", "url": f"{HOST}/d"}]}))
     requests_mock.get(f"{HOST}/d", json=details("2.2.1"))
     client = make_client()
-    assert negotiate(client, client.config).version == "2.2.1"
+    assert negotiate(client, client.settings).version == "2.2.1"
 
 
 def test_version_details_url_is_accepted_as_versions_url(requests_mock: rm.Mocker) -> None:
     requests_mock.get(VERSIONS, json=details("2.3.0"))
     client = make_client()
-    assert negotiate(client, client.config).version == "2.3.0"
+    assert negotiate(client, client.settings).version == "2.3.0"
 
 
 def test_pinned_version_and_errors() -> None:
@@ -116,7 +120,7 @@ def test_211_plain_token_after_base64_rejected_on_versions(requests_mock: rm.Moc
         ),
     )
     client = make_client()
-    platform = negotiate(client, client.config)
+    platform = negotiate(client, client.settings)
     assert platform.owner == ("NL", "TNM")
     assert not platform.roles_known
     sent = [r.headers.get("Authorization") for r in requests_mock.request_history]
@@ -132,7 +136,7 @@ def test_empty_versions_list_triggers_the_other_form(requests_mock: rm.Mocker) -
     requests_mock.get(VERSIONS, json=versions)
     requests_mock.get(f"{HOST}/ocpi/2.2.1", json=details("2.2.1"))
     client = make_client()
-    negotiate(client, client.config)
+    negotiate(client, client.settings)
     assert client.auth.encoding == "plain"
 
 
@@ -140,7 +144,7 @@ def test_token_rejected_in_both_forms_is_one_clear_error(requests_mock: rm.Mocke
     requests_mock.get(VERSIONS, status_code=401, json={"status_code": 2000})
     client = make_client()
     with pytest.raises(AuthRejectedError, match="rejected the token") as info:
-        negotiate(client, client.config)
+        negotiate(client, client.settings)
     assert TOKEN not in str(info.value)
     assert B64 not in str(info.value)
     assert requests_mock.call_count == 2
