@@ -195,15 +195,17 @@ class OCPIStream(StreamInternals):
     def _new_final_records(
         self, records: list[dict[str, Any]], seen: KeySet, read: Tally
     ) -> Iterator[dict[str, Any]]:
+        # Never a stream with children (see _page_decoder): no `emit` generator per record.
         keys = self.primary_keys
         for record in records:
             key = tuple([record[k] for k in keys])
             if read.add(key, seen.add(key)):
-                yield from self.emit(record)
+                yield record
 
     def _new_raw_records(self, raws: list[Any], seen: KeySet, read: Tally) -> Iterator[dict]:
         normalize = self._normalize
         keys = self.primary_keys
+        children = self.spools_children  # only then `emit` does more than yield the record
         for raw in raws:
             try:
                 record = normalize(raw)
@@ -214,8 +216,12 @@ class OCPIStream(StreamInternals):
                     self.report_bad_record(exc, raw)
                 continue
             key = tuple([record.get(k) for k in keys])
-            if read.add(key, seen.add(key)):
+            if not read.add(key, seen.add(key)):
+                continue
+            if children:
                 yield from self.emit(record)
+            else:
+                yield record
 
     def normalize_raw(self, raw: Any) -> dict[str, Any]:
         """One raw object in the stream's shape (raises BadRecord), before privacy."""

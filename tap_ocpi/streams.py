@@ -3,7 +3,7 @@
 EVSEs and connectors are nested inside a Location on the wire. They are emitted as flat
 streams of their own carrying their parents' keys, so analysts can join sessions to EVSEs
 and connectors without unnesting JSON. They get no HTTP request: while locations is read,
-each location's EVSEs and connectors go, privacy applied, into a temporary spool file, and
+each location's EVSEs and connectors go, privacy applied, into temporary spool files, and
 the two streams replay it after locations (or read locations first when it is not
 selected). Each is then one ordinary stream: one sync, one bookmark, one batch file, a log
 that grows with pages, not with locations.
@@ -11,10 +11,13 @@ that grows with pages, not with locations.
 
 from __future__ import annotations
 
-import pickle
+import io
+import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+import msgspec
 
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.normalize import split_location
@@ -27,38 +30,59 @@ if TYPE_CHECKING:
 class ChildSpool:
     """The EVSEs and connectors of one run's locations, as output records, on disk.
 
-    An anonymous temporary file (no name, removed when closed): memory stays flat however
-    many locations a platform has. Only selected children are kept.
+    One anonymous temporary file per kind (no name, removed when closed): memory stays flat
+    however many locations a platform has, and each replay reads only its own kind. Records
+    go to disk in MessagePack frames of `FRAME_RECORDS` (about 4x cheaper to write and read
+    back than a pickle per location; output records hold JSON values only, which MessagePack
+    returns as they were). Only selected children are kept.
     """
+
+    FRAME_RECORDS = 1000
+    _LENGTH = struct.Struct("<I")
 
     def __init__(self, evses: OCPIStream | None, connectors: OCPIStream | None) -> None:
         self._streams = (evses, connectors)
         # Closed with the spool (close) or the process; a context manager cannot span the
         # locations read and the children's replays.
-        self._file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self._files: tuple[IO[bytes], ...] = tuple(
+            tempfile.TemporaryFile() if stream else io.BytesIO()  # noqa: SIM115
+            for stream in self._streams
+        )
+        self._pending: tuple[list[dict[str, Any]], ...] = ([], [])
+        self._encode = msgspec.msgpack.Encoder().encode
 
     def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
         """Keep one location's children, as their streams will write them."""
-        batch = tuple(
-            [stream.output_record(record, private) for record in records] if stream else []
-            for stream, records in zip(self._streams, (evses, connectors), strict=True)
-        )
-        if batch[0] or batch[1]:
-            pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        for position, records in enumerate((evses, connectors)):
+            stream = self._streams[position]
+            if stream is None or not records:
+                continue
+            pending = self._pending[position]
+            pending.extend(stream.output_record(record, private) for record in records)
+            if len(pending) >= self.FRAME_RECORDS:
+                self._write(position)
+
+    def _write(self, position: int) -> None:
+        pending = self._pending[position]
+        if pending:
+            frame = self._encode(pending)
+            self._files[position].write(self._LENGTH.pack(len(frame)) + frame)
+            pending.clear()
 
     def records(self, position: int) -> Iterator[dict[str, Any]]:
         """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came."""
-        self._file.flush()
-        self._file.seek(0)
-        while True:
-            try:
-                batch = pickle.load(self._file)  # noqa: S301 - our own file, written above
-            except EOFError:
-                return
-            yield from batch[position]
+        self._write(position)
+        file = self._files[position]
+        file.flush()
+        file.seek(0)
+        decode = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
+        while header := file.read(self._LENGTH.size):
+            (length,) = self._LENGTH.unpack(header)
+            yield from decode(file.read(length))
 
     def close(self) -> None:
-        self._file.close()
+        for file in self._files:
+            file.close()
 
 
 class LocationsStream(OCPIStream):

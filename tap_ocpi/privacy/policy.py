@@ -59,6 +59,7 @@ class PrivacyPolicy:
         self._salt = salt
         self._keys = primary_keys
         self._filters: dict[str, RecordFilter] = {}
+        self._pseudonym: Transform | None = None
 
     @classmethod
     def from_config(
@@ -146,8 +147,9 @@ class PrivacyPolicy:
 
     def keeps(self, stream: str) -> tuple[Keep, Keep] | None:
         """What the filter keeps of public and of private places' records, when that alone
-        decides its output: no pseudonyms, and only fields kept whole or nulled (the fast
-        path decodes such records straight into their output). None otherwise."""
+        decides its output: fields kept whole, pseudonymised whole (``pseudonym``) or
+        nulled (the fast path decodes such records straight into their output). None
+        otherwise."""
         rules = self._rules.get(stream)
         if rules is None:
             return None
@@ -156,12 +158,19 @@ class PrivacyPolicy:
             return None
         return public, private
 
+    def pseudonym(self) -> Transform:
+        """The one pseudonym function of the run (filters and fast path share its cache);
+        without a salt it raises, as a filter that needs one would."""
+        if self._pseudonym is None:
+            self._pseudonym = pseudonymiser(self._salt.encode()) if self._salt else no_salt
+        return self._pseudonym
+
     def _make_filter(self, stream: str) -> RecordFilter:
         rules = self._rules.get(stream)
         if rules is None:
             raise OCPIError(f"privacy: no schema for stream {quote(stream)}")
         self.check_salt([stream])
-        pseudonym = pseudonymiser(self._salt.encode()) if self._salt else no_salt
+        pseudonym = self.pseudonym()
         public = build(rules.public, pseudonym)
         private = public if rules.public == rules.private else build(rules.private, pseudonym)
         rescue = self._rescue(stream, rules.private, pseudonym)

@@ -16,8 +16,10 @@ from tap_ocpi.privacy.settings import FieldPath
 from tap_ocpi.privacy.shapes import Leaf, Shape
 
 #: What a stream's privacy rules keep of a record (``keep_of``), as the fast path reads it:
-#: True keeps the whole value, False drops it (null), a dict says it per field.
-Keep = bool | dict[str, "Keep"]
+#: True keeps the whole value, False drops it (null), ``HASHED`` keeps its pseudonym, a dict
+#: says it per field.
+Keep = bool | str | dict[str, "Keep"]
+HASHED = "hash"
 
 
 class Kind(Enum):
@@ -142,7 +144,8 @@ def leaf_paths(rule: Rule, kinds: tuple[Kind, ...], prefix: str = "") -> list[st
 
 def keep_of(rule: Rule) -> Keep | None:
     """What one rule keeps (``PrivacyPolicy.keeps``); None where the output needs more than
-    keep-or-null (pseudonyms, or a passed leaf that could hold an object)."""
+    keep, pseudonymise or null (a passed leaf that could hold an object, say). ``HASHED``
+    on an object means every leaf below: the fast path takes it on scalar fields only."""
     if rule.kind is BLANK:
         return False
     if rule.kind is VERBATIM or (rule.kind is PASS and rule.opaque):
@@ -157,4 +160,4 @@ def keep_of(rule: Rule) -> Keep | None:
                 return None
             keep[name] = sub
         return keep
-    return None  # HASH
+    return HASHED

@@ -51,8 +51,10 @@ def raw_objects(stream: str, n: int, version: str) -> list[dict[str, Any]]:
     if cache.exists():
         return msgspec.json.decode(cache.read_bytes())
     module = "locations" if stream in ("evses", "connectors") else stream
-    sizes = {"sessions": n, "locations": max(40, n // 10)}
-    config = PlatformConfig(sessions=sizes["sessions"], locations=sizes["locations"])
+    sizes = {"sessions": n, "locations": max(40, n // 10), "tokens": n}
+    config = PlatformConfig(
+        sessions=sizes["sessions"], locations=sizes["locations"], tokens=sizes["tokens"]
+    )
     platform = MockPlatform(config)
     encoded = msgspec.json.encode(list(platform.expected(module, version)))
     cache.write_bytes(encoded)
@@ -61,7 +63,9 @@ def raw_objects(stream: str, n: int, version: str) -> list[dict[str, Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stream", default="sessions", choices=["sessions", "cdrs", "locations"])
+    ap.add_argument(
+        "--stream", default="sessions", choices=["sessions", "cdrs", "locations", "tokens"]
+    )
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--version", default="2.2.1")
@@ -71,7 +75,11 @@ def main() -> int:
     raws = raw_objects(args.stream, args.n, args.version)
     n = len(raws)
     owner = ("DE", "VLT")
-    config: dict[str, Any] = {"versions_url": "http://127.0.0.1:9/ocpi/versions", "token": "t"}
+    config: dict[str, Any] = {
+        "versions_url": "http://127.0.0.1:9/ocpi/versions",
+        "token": "t",
+        "privacy_salt": "stages-salt-not-a-secret",  # tokens.uid is pseudonymised by default
+    }
     if args.pass_all:
         config["privacy_pass"] = {args.stream: ["."]}
     # stdout (fd 1) goes to /dev/null for the writer; the report goes to the real stdout.

@@ -35,8 +35,8 @@ from tap_ocpi.tap import TapOCPI
 
 SALT = "fast-path-test-salt-0123"
 OWNER = ("DE", "VLT")
-STREAMS = ("sessions", "cdrs", "tariffs", "hubclientinfo")
-#: Privacy settings the projection must reproduce (and one it must refuse: pseudonyms).
+STREAMS = ("sessions", "cdrs", "tariffs", "tokens", "hubclientinfo")
+#: Privacy settings the projection must reproduce (tokens.uid is pseudonymised by default).
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {},
     "pass everything": {"privacy_pass": {s: ["."] for s in STREAMS}},
@@ -44,6 +44,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "privacy_pass": {
             "sessions": ["kwh", "charging_periods.dimensions.volume", "cdr_token.contract_id"],
             "cdrs": ["cdr_location.address", "charging_periods", "total_energy"],
+        }
+    },
+    "pseudonymise scalars": {
+        "privacy_hash": {
+            "sessions": ["cdr_token.uid", "kwh", "charging_periods.dimensions.volume"],
+            "cdrs": ["cdr_token.contract_id", "total_energy", "cdr_location.address"],
+            "tokens": ["contract_id", "issuer"],
         }
     },
 }
@@ -242,13 +249,34 @@ def test_dropped_fields_are_not_checked_and_come_out_null(platform: MockPlatform
     assert "meter_id" not in record
 
 
-def test_no_projection_where_the_output_needs_more_than_keep_or_null() -> None:
+def test_no_projection_where_the_output_needs_more_than_keep_hash_or_null() -> None:
     hashing = PrivacyPolicy.from_config(
-        {"privacy_hash": {"sessions": ["cdr_token.uid"]}, "privacy_salt": SALT}, STREAM_SCHEMAS
+        {"privacy_hash": {"sessions": ["cdr_token"]}, "privacy_salt": SALT}, STREAM_SCHEMAS
     )
-    assert projection_for(hashing, "sessions") is None
-    assert projection_for(hashing, "tokens") is None  # tokens.uid is pseudonymised by default
+    projection = projection_for(hashing, "sessions")  # an object's leaves: the filter's job
+    assert projection is not None
+    assert projected_type("sessions", "2.2.1", OWNER, projection.keep) is None
+    everything = PrivacyPolicy.from_config(
+        {"privacy_hash": {"sessions": ["."]}, "privacy_salt": SALT}, STREAM_SCHEMAS
+    )
+    whole = projection_for(everything, "sessions")
+    assert whole is None or projected_type("sessions", "2.2.1", OWNER, whole.keep) is None
+    no_salt = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    assert projection_for(no_salt, "tokens") is None  # the general path stops with the error
     assert projected_type("sessions", "2.1.1", OWNER, True) is None  # reshaped first
+
+
+def test_tokens_are_projected_with_the_uid_pseudonymised(platform: MockPlatform) -> None:
+    policy = PrivacyPolicy.from_config({"privacy_salt": SALT}, STREAM_SCHEMAS)
+    projection = projection_for(policy, "tokens")
+    assert projection is not None
+    assert projection.hashed == (("uid",),)
+    raw = next(iter(platform.expected("tokens", "2.2.1")))
+    record = fast_path(policy, "tokens", "2.2.1", raw)
+    assert record is not None
+    assert record["uid"] != raw["uid"]
+    assert len(record["uid"]) == 64  # HMAC-SHA256 hex
+    assert record == general_path(policy, "tokens", "2.2.1", raw)
 
 
 def test_a_platform_that_never_fits_is_not_tried_on_every_page(platform: MockPlatform) -> None:
@@ -287,7 +315,7 @@ def _comparable(messages: list[dict[str, Any]]) -> list[Any]:
     return out
 
 
-@pytest.mark.parametrize("setting", ["default", "pass nested paths"])
+@pytest.mark.parametrize("setting", ["default", "pass nested paths", "pseudonymise scalars"])
 @pytest.mark.parametrize("version", ["2.2.1", "2.3.0"])
 def test_fast_paths_write_what_the_sdk_path_writes(
     platform: MockPlatform,
@@ -308,8 +336,9 @@ def test_fast_paths_write_what_the_sdk_path_writes(
         _, general = _sync(config, capfd)
     assert _comparable(fast) == _comparable(general)
     records = [m for m in fast if m["type"] == "RECORD"]
-    assert {m["stream"] for m in records} >= {"sessions", "cdrs", "tariffs", "locations"}
-    for name in ("sessions", "cdrs", "tariffs"):
+    streams = {"sessions", "cdrs", "tariffs", "tokens", "locations", "evses", "connectors"}
+    assert {m["stream"] for m in records} >= streams
+    for name in ("sessions", "cdrs", "tariffs", "tokens"):
         decoder = fast_tap.streams[name]._page_decoder  # type: ignore[attr-defined]
         assert decoder is not None, name
         assert decoder.taken > 0, name
