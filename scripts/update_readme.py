@@ -2,7 +2,7 @@
 
 - README.md, the settings table: from `tap-ocpi --about --format markdown` (the SDK renders it
   from the tap's settings schema, built-in settings included);
-- docs/privacy.md, the privacy tables: from the safe lists in tap_ocpi/privacy.py.
+- docs/privacy.md, the privacy tables: from the safe lists in tap_ocpi/privacy/fields.py.
 
 Usage: python scripts/update_readme.py [--check]   (make readme runs it without --check)
 """
@@ -28,7 +28,27 @@ def settings_table() -> str:
         check=True,
     ).stdout
     lines = about.split("## Settings", 1)[1].strip().splitlines()
-    return "\n".join(line for line in lines if line.startswith("|")) + "\n"
+    return "\n".join(_fold_nested([line for line in lines if line.startswith("|")])) + "\n"
+
+
+def _fold_nested(rows: list[str]) -> list[str]:
+    """Sub-settings of the SDK's built-in objects (`batch_config.storage.root`, ...) become a
+    list in their parent's row: the table stays a page, and `--about` keeps the detail."""
+    out: list[str] = []
+    children: dict[str, list[str]] = {}
+    for row in rows:
+        name = row.split("|")[1].strip()
+        parent, dot, child = name.partition(".")
+        if dot and out:
+            children.setdefault(parent, []).append(child)
+            continue
+        out.append(row)
+    for i, row in enumerate(out):
+        name = row.split("|")[1].strip()
+        if name in children:
+            subs = ", ".join(f"`{c}`" for c in children[name])
+            out[i] = f"{row.rstrip().removesuffix('|').rstrip()} Sub-settings: {subs}. |"
+    return out
 
 
 def privacy_tables() -> str:

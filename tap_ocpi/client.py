@@ -45,7 +45,7 @@ class OCPIStream(StreamInternals):
     #: connectors), which the fast path would not see.
     spools_children: ClassVar[bool] = False
     replication_key = REPLICATION_KEY
-    # normalize.py already emits schema types; the SDK's generic walk would double the cost.
+    # normalize already emits schema types; the SDK's generic walk would double the cost.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     url_base = ""  # module URLs come from the platform's version details
     records_jsonpath = "$.data[*]"

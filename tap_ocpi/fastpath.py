@@ -4,7 +4,7 @@ Most platforms send records that are already canonical (every known field of the
 JSON type, every date-time canonical, no null array items, no NaN): the fixers of
 ``normalize`` would leave them unchanged. Two shortcuts, both checked in C by msgspec, both
 falling back to the general path for anything else, so the output is the same either way
-(tests/test_fast_paths.py and tests/test_normalize.py compare them record by record):
+(tests/platform/test_fast_paths.py and tests/unit/test_normalize.py compare them record by record):
 
 - ``record_normalizer``: a record its stream's ``record_type`` accepts is only copied
   instead of being fixed field by field.

@@ -69,7 +69,7 @@ class StreamInternals(RESTStream[str]):
 
         The SDK walks each record against the selection mask, conforms types, builds a
         `RecordMessage` and writes it unbuffered. When every field is selected, types need
-        no conforming (normalize.py) and the only stream map is the default one, none of
+        no conforming (normalize) and the only stream map is the default one, none of
         that changes a byte: the message dict goes straight to the block writer. Anything
         else (deselected fields, user stream maps, another writer) takes the SDK's path.
         """

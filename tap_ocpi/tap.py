@@ -344,7 +344,7 @@ def _tune_for_streaming() -> None:
 
 def _one_line(exc: BaseException) -> str:
     text = describe(exc)
-    # TLS failures are not retried (client.py), so they must not claim to be.
+    # TLS failures are not retried (transport.py), so they must not claim to be.
     retried = not isinstance(exc, requests.exceptions.SSLError)
     if retried and isinstance(exc, (requests.RequestException, RetriableAPIError)):
         text = f"giving up after retries: {text}"

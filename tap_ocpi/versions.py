@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class Traits:
     """Everything the tap does differently per OCPI version."""
 
-    #: Which mapping (normalize.py RENAMES/RESHAPES) reads the version's objects.
+    #: Which mapping (normalize/mapping.py) reads the version's objects.
     mapping: str
     #: The Authorization token form the version prescribes (auth.py starts with it).
     token_form: Literal["plain", "base64"]

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="enable a fault mode (repeatable); see the README or faults.py",
+        help="enable a fault mode (repeatable); see docs/test-platform.md or faults.py",
     )
     p.add_argument(
         "--cache-mb", type=int, default=d.cache_mb, help="memory budget for serialized records"

@@ -1,4 +1,4 @@
-"""Map OCPI 2.1.1 / 2.2.1 / 2.3.0 objects onto the one shape of ``schemas.py``.
+"""Map OCPI 2.1.1 / 2.2.1 / 2.3.0 objects onto the one shape of ``schemas``.
 
 ``fixers`` reads one value of a schema type; ``mapping`` holds the version differences as
 data; ``records`` compiles a stream's schema into fixers and gives the stream's

@@ -2,7 +2,7 @@
 
 ``RENAMES`` and ``RESHAPES`` are keyed by version and by the ``title`` of the object schema
 they apply to (Session, CDR, Connector, ...); they run on a copy before the fields are
-fixed. ``Plan`` is what applies for one (version, owner). See the README, "One shape for
+fixed. ``Plan`` is what applies for one (version, owner). See docs/versions.md, "One shape for
 every OCPI version".
 """
 

@@ -20,7 +20,7 @@ stream's JSON Schema into a tree of small closures, because the filter runs on e
 The package: ``fields`` (the tables people review), ``context`` (public or private place),
 ``shapes`` (schemas reduced to objects and leaves), ``settings`` (reading the settings),
 ``rules`` (the compiler, priority levels named), ``filters`` (rules -> closures), ``policy``
-(``PrivacyPolicy``), ``docs`` (the README tables). What other modules use is named here.
+(``PrivacyPolicy``), ``docs`` (the docs/privacy.md tables). What other modules use is named here.
 """
 
 from tap_ocpi.privacy.context import is_private

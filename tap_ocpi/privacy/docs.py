@@ -1,4 +1,4 @@
-"""The README tables: per stream, what passes (and why), what is pseudonymised."""
+"""The docs/privacy.md tables: per stream, what passes (and why), what is pseudonymised."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tap_ocpi.privacy.rules import BLANK, leaf_paths
 
 
 def safe_fields_markdown(schemas: Mapping[str, Mapping[str, Any]] | None = None) -> str:
-    """The README tables: per stream, what passes (and why), what is pseudonymised.
+    """The docs/privacy.md tables: per stream, what passes (and why), what is pseudonymised.
 
     With ``schemas`` each table is followed by the fields that are always null by default.
     """

@@ -2,7 +2,7 @@
 
 stream -> path -> one-line reason. Paths name schema fields (2.2.1 names plus 2.3.0
 additions); a path naming an object passes the fields the schema lists below it, not
-unknown ones. These tables are rendered into the README by ``docs.safe_fields_markdown``;
+unknown ones. These tables are rendered into docs/privacy.md by ``docs.safe_fields_markdown``;
 the rule compiler (``rules.py``) reads them, and nothing else decides what passes.
 """
 
