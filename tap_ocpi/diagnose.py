@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 #: Objects asked for per probe page: enough to see shapes and paging, small for the server.
 PROBE_LIMIT = 5
 READY, FALLBACKS, BROKEN, SKIPPED = "ready", "works with fallbacks", "will not work", "skipped"
+USABLE_LINK = "usable (same origin, answers, does not skip)"
 
 
 @dataclass
@@ -210,12 +211,16 @@ def _link(tap: TapOCPI, stream: OCPIStream, first: ListPage, report: ModuleRepor
         report.fallbacks.append("next link skips ahead: paging by offset")
         return
     try:
-        _fetch(tap, stream, link)
+        second = _fetch(tap, stream, link)
     except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
         report.link = f"same origin, but it fails ({describe(exc)})"
         report.fallbacks.append("next link fails: paging by offset")
         return
-    report.link = "usable (same origin, answers, does not skip)"
+    if second.data and not _new_objects(stream, first, second):
+        report.link = "answers with objects already read (it loops)"
+        report.fallbacks.append("next link loops: paging by offset")
+        return
+    report.link = USABLE_LINK
 
 
 def _offset(
@@ -223,16 +228,22 @@ def _offset(
 ) -> None:
     cursor.position = len(first.data)
     second = _fetch(tap, stream, cursor.offset_url())
-    keys = {_key(stream, o) for o in first.data}
-    new = [o for o in second.data if _key(stream, o) not in keys]
     if not second.data:
         report.offset_paging = "works (the list ended)"
-    elif new:
+    elif _new_objects(stream, first, second):
         report.offset_paging = "works"
+    elif report.link == USABLE_LINK:
+        report.offset_paging = "ignored (not needed while the next link works)"
     else:
         report.offset_paging = "ignored (the same objects again)"
         report.verdict = BROKEN
         report.why = "offset is ignored and no usable next link: the list cannot be read whole"
+
+
+def _new_objects(stream: OCPIStream, first: ListPage, second: ListPage) -> bool:
+    """Whether a later page brings an object the first one did not (by key)."""
+    keys = {_key(stream, o) for o in first.data}
+    return any(_key(stream, o) not in keys for o in second.data)
 
 
 def _date_filter(

@@ -162,3 +162,37 @@ def _b64(token: str) -> str:
     import base64  # noqa: PLC0415
 
     return base64.b64encode(token.encode()).decode()
+
+
+#: Per quirk mode of the test platform: (faults, version, stream, what the report must say).
+QUIRK_REPORTS = {
+    "no_headers": ({"quirk": "no_headers"}, "2.2.1", "sessions", "no next link: paging by offset"),
+    "nonce_link": ({"quirk": "nonce_link"}, "2.2.1", "sessions", "it loops"),
+    "huge_total": ({"quirk": "huge_total"}, "2.2.1", "sessions", "offset is ignored"),
+    "details_twice": (
+        {"quirk": "details_twice"},
+        "2.1.1",
+        "sessions",
+        "serves no list: the next URL is used",
+    ),
+    "kwh_case": ({"quirk": "kwh_case"}, "2.2.1", "sessions", "kWh -> kwh"),
+    "link_wrong_host": ({"link": "wrong_host"}, "2.2.1", "sessions", "another host"),
+    "link_wrong_port": ({"link": "wrong_port"}, "2.2.1", "sessions", "another host"),
+    "link_skip_ahead": ({"link": "skip_ahead"}, "2.2.1", "sessions", "skips objects"),
+    "link_not_found": ({"link": "not_found"}, "2.2.1", "sessions", "next link fails"),
+}
+
+
+@pytest.mark.parametrize("name", list(QUIRK_REPORTS))
+def test_each_quirk_mode_is_named_in_the_report(name: str, platform_factory: Any) -> None:
+    faults, version, stream, said = QUIRK_REPORTS[name]
+    platform = platform_factory(PlatformConfig(seed=5, sessions=30, locations=10, tokens=5))
+    platform.set_faults(**faults)
+    run = diagnose(platform, "--format", "json", ocpi_version=version)
+    data = report(run)
+    entry = module(data, stream)
+    assert said in json.dumps(entry), entry
+    broken = entry["verdict"] == "will not work"
+    assert run.returncode == (1 if broken else 0), run.stderr[-2000:]
+    assert data["requests"] <= MAX_REQUESTS + 6  # 2.1.1: one more request per module listed twice
+    assert "Traceback" not in run.stderr
