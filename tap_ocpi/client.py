@@ -61,6 +61,8 @@ class OCPIStream(StreamInternals):
         self.bad_records = 0
         #: Why this run's read of the stream is incomplete (objects still missing), if it is.
         self.incomplete: str | None = None
+        #: Why the module was skipped (no URL listed for it serves a list), if it was.
+        self.unavailable: str | None = None
         self._columns = frozenset(self.schema["properties"])
         #: Whether the records being yielded are output records already (`_new_records`).
         self._records_final = False
@@ -134,6 +136,7 @@ class OCPIStream(StreamInternals):
         for record in reader.records(self._new_records):
             emitted += 1
             yield record
+        self.unavailable = reader.unavailable
         if reader.unavailable:
             return
         self.incomplete = reader.incomplete
@@ -190,6 +193,8 @@ class OCPIStream(StreamInternals):
         self._records_final = page.final
         if page.final:
             return self._new_final_records(page.data, seen, read)
+        if self._output_key is not None:
+            read.final = True  # its keys are counted (and shown) as emitted
         return self._new_raw_records(page.data, seen, read)
 
     def _new_final_records(
@@ -205,6 +210,7 @@ class OCPIStream(StreamInternals):
     def _new_raw_records(self, raws: list[Any], seen: KeySet, read: Tally) -> Iterator[dict]:
         normalize = self._normalize
         keys = self.primary_keys
+        output_key = self._output_key
         children = self.spools_children  # only then `emit` does more than yield the record
         for raw in raws:
             try:
@@ -216,12 +222,33 @@ class OCPIStream(StreamInternals):
                     self.report_bad_record(exc, raw)
                 continue
             key = tuple([record.get(k) for k in keys])
+            if output_key is not None:
+                key = output_key(key)
             if not read.add(key, seen.add(key)):
                 continue
             if children:
                 yield from self.emit(record)
             else:
                 yield record
+
+    @cached_property
+    def _output_key(self) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+        """Where privacy pseudonymises a key field (tokens.uid), a key as it is emitted.
+
+        Fast-path pages carry emitted keys, and one run can mix them with general-path
+        pages: both must count one object as one key, or a repeat hides a missing object.
+        """
+        hashed = set(self.ocpi_tap.privacy.field_paths(self.name)["pseudonymised"])
+        if not hashed & set(self.primary_keys):
+            return None
+        keys = self.primary_keys
+        privacy = self._privacy
+
+        def emitted(key: tuple[Any, ...]) -> tuple[Any, ...]:
+            safe = privacy(dict(zip(keys, key, strict=True)), True)
+            return tuple([safe.get(k) for k in keys])
+
+        return emitted
 
     def normalize_raw(self, raw: Any) -> dict[str, Any]:
         """One raw object in the stream's shape (raises BadRecord), before privacy."""

@@ -23,6 +23,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_ocpi.auth import default_encoding
 from tap_ocpi.errors import BadRecord, NotAListError, OCPIError
 from tap_ocpi.pagination import Cursor, next_link, same_origin, with_query
+from tap_ocpi.redaction import REDACTOR
 from tap_ocpi.transport import ListPage, describe
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Objects asked for per probe page: enough to see shapes and paging, small for the server.
 PROBE_LIMIT = 5
+#: URLs tried for one module listed several times (2.1.1): a hostile list stays bounded.
+MAX_URLS = 3
 READY, FALLBACKS, BROKEN, SKIPPED = "ready", "works with fallbacks", "will not work", "skipped"
 USABLE_LINK = "usable (same origin, answers, does not skip)"
 
@@ -130,13 +133,24 @@ def _module_report(tap: TapOCPI, stream: OCPIStream) -> ModuleReport:
         report.verdict, report.why = SKIPPED, f"the platform does not offer {stream.module}"
         return report
     report.role = "SENDER" if platform.roles_known else "no roles (2.1.1)"
+    try:  # the salt is checked as the run would: a stream that needs one and has none fails
+        tap.privacy.check_salt([stream.name])
+    except OCPIError as exc:
+        report.verdict, report.why = BROKEN, describe(exc)
+        return report
+    if len(urls) > MAX_URLS:
+        report.fallbacks.append(f"listed {len(urls)} times: the first {MAX_URLS} are tried")
+        urls = urls[:MAX_URLS]
     before = tap.client.requests
     for index, url in enumerate(urls):
         report.url_path = urlsplit(url).path
         try:
             _probe(tap, stream, url, report)
         except NotAListError as exc:
-            if platform.roles_known or index + 1 == len(urls):
+            if platform.roles_known:  # a SENDER that serves no list: the run fails too
+                report.verdict, report.why = BROKEN, describe(exc)
+                break
+            if index + 1 == len(urls):
                 why = f"no URL listed for it answers a list ({describe(exc)})"
                 report.verdict, report.why = SKIPPED, why
                 break
@@ -227,7 +241,14 @@ def _offset(
     tap: TapOCPI, stream: OCPIStream, cursor: Cursor, first: ListPage, report: ModuleReport
 ) -> None:
     cursor.position = len(first.data)
-    second = _fetch(tap, stream, cursor.offset_url())
+    try:
+        second = _fetch(tap, stream, cursor.offset_url())
+    except (OCPIError, RetriableAPIError, requests.RequestException) as exc:
+        report.offset_paging = f"fails ({describe(exc)})"
+        if report.link != USABLE_LINK:
+            report.verdict = BROKEN
+            report.why = "offset paging fails and no usable next link: the list cannot be read"
+        return
     if not second.data:
         report.offset_paging = "works (the list ended)"
     elif _new_objects(stream, first, second):
@@ -340,7 +361,8 @@ def run_diagnosis(tap: TapOCPI, output_format: str | None) -> int:
     selected module is ready or works with fallbacks."""
     report = diagnose(tap)
     text = render_json(report) if output_format == "json" else render_text(report)
-    sys.stdout.write(text + "\n")
+    # Backstop: the report names paths and counts; no token or query may ride along.
+    sys.stdout.write(REDACTOR(text, limit=None) + "\n")
     sys.stdout.flush()
     return 0 if report.ok else 1
 

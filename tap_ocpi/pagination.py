@@ -154,6 +154,8 @@ class Cursor:
     refused_link: str | None = None
     #: Why paging ended before the list did (the read is then incomplete), if it did.
     stopped: str | None = None
+    #: Whether the last page handed out a next URL (the list goes on).
+    has_next: bool = False
     _seen: set[str] = field(default_factory=set)
     _first_received: int = 0
 
@@ -173,6 +175,11 @@ class Cursor:
 
     def advance(self, page: Page) -> str | None:
         """Record a page and return the next URL to request, or None when the list is done."""
+        url = self._advance(page)
+        self.has_next = url is not None
+        return url
+
+    def _advance(self, page: Page) -> str | None:
         self._seen.add(page.url)
         self.position += page.received
         self.pages += 1
@@ -250,7 +257,13 @@ class Cursor:
         # A link whose offset jumps past what we received would skip objects (a server that
         # advances by the limit asked for, not by its page cap): page by offset instead.
         offset = dict(parse_qsl(parts.query)).get("offset", "")
-        if offset.isdigit() and int(offset) > self.position:
+        # ASCII digits only (`²` passes isdigit and breaks int), and no absurd length.
+        if (
+            offset.isascii()
+            and offset.isdigit()
+            and len(offset) <= 18
+            and int(offset) > self.position
+        ):
             return "its offset skips objects not received yet"
         return None
 

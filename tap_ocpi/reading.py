@@ -43,6 +43,8 @@ from tap_ocpi.errors import AuthRejectedError, NotAListError, OCPIError
 from tap_ocpi.pagination import Cursor, KeySet, Page, next_link, split_window
 from tap_ocpi.transport import ListPage, describe
 
+#: Pages in a row that bring nothing new before a read stops (a full page: at once).
+STALE_PAGES = 2
 #: How often a window whose distinct keys fall short of X-Total-Count is re-read.
 REREAD_ROUNDS = 3
 
@@ -143,13 +145,23 @@ class ListReader:
                 cursor = Cursor(self.module_url, part, self.page_size)
                 cursor.follow_links = self._follow_links
                 read = Tally(seen, shared=True) if attempt == 0 else Tally(KeySet())
+                stale = 0  # pages in a row that brought no object not seen before
                 for page in self.pages(cursor):
                     count = len(read.keys)
                     read.final = page.final
                     yield from process(page, seen, read)
-                    if len(read.keys) == count and cursor.full(len(page.data), page.limit):
+                    stale = stale + 1 if page.received and len(read.keys) == count else 0
+                    # One page of repeats can be an order that shifted under the offsets; a
+                    # full one, or two in a row, is a platform repeating its list: bounded.
+                    full = cursor.full(len(page.data), page.limit)
+                    if cursor.has_next and stale and (full or stale >= STALE_PAGES):
+                        pages = (
+                            f"page {cursor.pages} was full but"
+                            if full
+                            else (f"{stale} pages in a row up to page {cursor.pages}")
+                        )
                         cursor.stop(
-                            f"page {cursor.pages} was full but brought no object not seen before "
+                            f"{pages} brought no object not seen before "
                             f"(the platform repeats its list instead of paging on)"
                         )
                 if self.unavailable:
@@ -347,8 +359,13 @@ def _listed_twice(short: list[_Short], first: list[tuple[tuple[Any, ...], bool]]
     twice: each listed as many entries as its X-Total-Count counted, and the keys that came
     twice are the ones that came twice in the first read (an order that changes under the
     offsets repeats whatever moved, and skips another object)."""
-    again = {key for s in short for key, _ in s.read.repeated}
-    return _listed_in_full(short) and bool(again) and again <= {key for key, _ in first}
+    again = [key for s in short for key, _ in s.read.repeated]
+    first_keys = [key for key, _ in first]
+    # Listed twice means twice: a key repeated more often is a platform repeating its list.
+    once_more = len(set(first_keys)) == len(first_keys) and all(
+        len(set(k)) == len(k) for k in ([key for key, _ in s.read.repeated] for s in short)
+    )
+    return _listed_in_full(short) and once_more and bool(again) and set(again) <= set(first_keys)
 
 
 def _listed_in_full(short: list[_Short]) -> bool:

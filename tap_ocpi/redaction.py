@@ -21,9 +21,9 @@ from singer_sdk.metrics import Point
 #: cut never leaves part of one behind).
 MAX_MESSAGE = 2000
 _REDACTED = "***"
-# A `?` right after a path character starts a query: dropped up to the next space or quote.
-# One pass, no backtracking: linear in the line.
-_QUERY = re.compile(r"(?<=[\w/.~%-])\?[^\s\"'<>]*")
+# A `?` right after a path character, then `name=`, starts a query: dropped up to the next
+# space or quote (a `?` in prose stays). One pass, no backtracking: linear in the line.
+_QUERY = re.compile(r"(?<=[\w/.~%-])\?[^\s\"'<>=]*=[^\s\"'<>]*")
 
 
 class Redactor:

@@ -357,8 +357,12 @@ def _types(expected: Any) -> str:
 
 
 def _versions_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not one
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise OCPIError("versions_url: must be an http:// or https:// URL")
     return url
 

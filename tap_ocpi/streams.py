@@ -103,6 +103,21 @@ class LocationsStream(OCPIStream):
         yield from super().get_records(context)
         self._read = True
 
+    def date_window(self, context: Context | None) -> dict[str, str]:
+        """The locations read also feeds EVSEs and connectors, so it starts at the earliest
+        of their windows: a child selected after locations already has a bookmark has none
+        yet, and needs every location (locations then repeats some, as a lookback does)."""
+        window = super().date_window(context)
+        for child in filter(None, (self._child(n) for n in ("evses", "connectors"))):
+            if "date_from" not in window:
+                break  # already from the beginning
+            start = child.date_window(None).get("date_from")
+            if start is None:
+                del window["date_from"]
+            else:
+                window["date_from"] = min(window["date_from"], start)
+        return window
+
     def _child(self, name: str) -> OCPIStream | None:
         stream = self.ocpi_tap.streams[name]
         return stream if isinstance(stream, OCPIStream) and stream.selected else None
@@ -125,7 +140,7 @@ class LocationsStream(OCPIStream):
     def read_complete(self) -> bool:
         """Whether this run read every location (the children's bookmarks follow it)."""
         accepted = not self.bad_records or self.settings.skip_bad_records
-        return self._read and not self.incomplete and accepted
+        return self._read and not self.incomplete and not self.unavailable and accepted
 
 
 class _LocationChild(OCPIStream):
@@ -140,6 +155,8 @@ class _LocationChild(OCPIStream):
         locations = self.ocpi_tap.streams["locations"]
         assert isinstance(locations, LocationsStream)
         spool = locations.children()
+        if locations.unavailable:  # no URL served the list: nothing read, nothing settled
+            return
         self._records_final = True  # privacy was applied when they were spooled
         emitted = 0
         for record in spool.records(self.position):

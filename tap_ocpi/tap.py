@@ -121,6 +121,8 @@ class TapOCPI(TapInternals):
             config = kwargs.get("config")
             tap = cls(
                 config=getattr(config, "config", None),
+                # the catalog says which streams the run reads: those are diagnosed
+                catalog=None if catalog is None else read_json_object("--catalog", catalog),
                 parse_env_config=bool(getattr(config, "parse_env", False)),
                 validate_config=True,
             )
@@ -235,7 +237,7 @@ def fatal(reason: str) -> NoReturn:
     that level: a plain stderr line would reach its log at INFO, hidden at
     `--log-level=warning`. Otherwise it is written as is.
     """
-    line = f"tap-ocpi: error: {reason}"
+    line = f"tap-ocpi: error: {redaction.REDACTOR(reason)}"
     if any(isinstance(h.formatter, StructuredFormatter) for h in logging.getLogger().handlers):
         logging.getLogger(TapOCPI.name).error("%s", line)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import backoff
@@ -232,12 +233,12 @@ class OCPIClient:
         if status in (401, 403):
             raise AuthRejectedError(f"{where}: HTTP {status}: the platform rejected the token")
         if status in (404, 405, 501):
-            raise NotAListError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
+            raise NotAListError(f"{where}: HTTP {status}{_phrase(status)}{ocpi_suffix(response)}")
         # 408 (a proxy or server timing the request out) is as transient as 429 and 5xx.
         if status in (408, 429) or status >= 500:
             raise RetriableAPIError(f"{where}: HTTP {status}", response)
         if status >= 400:
-            raise OCPIError(f"{where}: HTTP {status} {response.reason}{ocpi_suffix(response)}")
+            raise OCPIError(f"{where}: HTTP {status}{_phrase(status)}{ocpi_suffix(response)}")
         content_type = response.headers.get("Content-Type", "json").lower()
         if "json" not in content_type:
             kind = content_type.split(";")[0].strip()
@@ -347,8 +348,19 @@ def describe(exc: BaseException | None) -> str:
         return "could not connect, or the connection was dropped"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "the response was cut off"
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return "a URL the platform gave or the settings hold is not valid"
     text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
+    # Backstop: whatever a library put in its message, no token and no query leaves here.
+    return redaction.REDACTOR(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _phrase(status: int) -> str:
+    """The standard reason phrase of a status: the server's own may hold anything."""
+    try:
+        return f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        return ""
 
 
 _STATUS_MEANINGS = {

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from support.config import tap_config
-from support.tap_runner import TapRun, run_tap
+from support.hostile import HostileServer, raw
+from support.tap_runner import TapRun, discover, run_tap, select
 from tap_ocpi.diagnose import PROBE_LIMIT
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 
@@ -196,3 +197,40 @@ def test_each_quirk_mode_is_named_in_the_report(name: str, platform_factory: Any
     assert run.returncode == (1 if broken else 0), run.stderr[-2000:]
     assert data["requests"] <= MAX_REQUESTS + 6  # 2.1.1: one more request per module listed twice
     assert "Traceback" not in run.stderr
+
+
+def test_no_salt_fails_the_diagnosis_as_it_fails_the_run(platform: MockPlatform) -> None:
+    settings = tap_config(platform, {"ocpi_version": "2.2.1"})
+    run = run_tap(settings, "--diagnose", "--format", "json", timeout=120)
+    data = report(run)
+    assert run.returncode == 1
+    tokens = module(data, "tokens")
+    assert tokens["verdict"] == "will not work"
+    assert "privacy_salt" in tokens["why"]
+
+
+def test_the_catalog_decides_which_modules_are_diagnosed(platform: MockPlatform) -> None:
+    settings = tap_config(platform, {"privacy_salt": SALT, "ocpi_version": "2.2.1"})
+    catalog = select(discover(settings), {"locations"})
+    run = run_tap(settings, "--diagnose", "--format", "json", catalog=catalog, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [m["stream"] for m in report(run)["modules"]] == ["locations"]
+
+
+def test_a_reason_phrase_with_the_token_never_reaches_the_user() -> None:
+    """The server's reason phrase is its own text: the standard phrase is shown instead."""
+    token = "hostile-test-token-0123456789"
+    phrase = f"HTTP/1.1 404 Unknown token {token} for Jan-Jansen\r\n"
+    body = b'{"status_code": 2001}'
+    head = f"{phrase}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    with HostileServer(modules=("sessions",)) as server:
+        server.route("sessions", raw(head.encode() + body))
+        config = server.config(token=token)
+        sync = run_tap(config, timeout=60)
+        diagnosis = run_tap(config, "--diagnose", timeout=60)
+    for run in (sync, diagnosis):
+        assert run.returncode == 1
+        out = run.stdout + run.stderr
+        assert token not in out
+        assert "Jan-Jansen" not in out
+    assert "HTTP 404 Not Found" in sync.stderr
