@@ -17,7 +17,7 @@ import msgspec
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_ocpi.errors import BadRecord
-from tap_ocpi.fastpath import PageDecoder, page_decoder, record_normalizer
+from tap_ocpi.fastpath import PageDecoder, page_decoder, record_normalizer, to_record
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
 from tap_ocpi.reading import ListReader, Progress, Tally
@@ -197,13 +197,12 @@ class OCPIStream(StreamInternals):
             read.final = True  # its keys are counted (and shown) as emitted
         return self._new_raw_records(page.data, seen, read)
 
-    def _new_final_records(
-        self, records: list[dict[str, Any]], seen: KeySet, read: Tally
-    ) -> Iterator[dict[str, Any]]:
+    def _new_final_records(self, records: list[Any], seen: KeySet, read: Tally) -> Iterator[Any]:
         # Never a stream with children (see _page_decoder): no `emit` generator per record.
+        # The records are PageDecoder's Structs, whose key fields are never absent.
         keys = self.primary_keys
         for record in records:
-            key = tuple([record[k] for k in keys])
+            key = tuple([getattr(record, k) for k in keys])
             if read.add(key, seen.add(key)):
                 yield record
 
@@ -264,9 +263,20 @@ class OCPIStream(StreamInternals):
         that `PageDecoder` built are that output already."""
         if not self._records_final:
             return self.output_record(row, self.private_flag(row))
+        if type(row) is not dict:  # a fast-path Struct
+            if self._writes_structs:
+                return row
+            row = to_record(row)
         for path in self._flattened_objects:
             _drop_null(row, path)
         return row
+
+    @cached_property
+    def _writes_structs(self) -> bool:
+        """Whether fast-path Structs go to the writer as they are: only the lean RECORD write
+        without flattening encodes them directly; every other path takes dicts. (Asked at
+        the first record, as `_lean_output` is.)"""
+        return self._lean_output and self._lean_flatten is None and not self._flattened_objects
 
     def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
         """What the stream writes for a normalised object: only the schema's top-level

@@ -14,7 +14,9 @@ falling back to the general path for anything else, so the output is the same ei
   skipped by the decoder, never built, and become null; pseudonymised ones get the filter's
   own pseudonym of the decoded value (tokens.uid by default); unknown fields, anything the
   fixers would change, or an error status make the decode fail, and the page takes the
-  general path.
+  general path. The output records stay msgspec Structs: the Singer writer encodes them as
+  they are (``to_record`` makes dicts where something else needs them), which spares
+  building a dict per object, the largest cost left once a stream keeps most fields.
 
 The types are derived from the very fixer each field gets (``FAST_LEAF``), so the two paths
 cannot disagree about a field. (msgspec would also accept a tuple for a list or another
@@ -168,6 +170,27 @@ def to_record(obj: Any) -> Any:
     return msgspec.to_builtins(obj, enc_hook=_null)
 
 
+#: Per projected type: its dropped fields, and its fields holding objects with dropped fields
+#: below (objects or lists of them): what ``null_dropped`` visits.
+_DROP_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def null_dropped(obj: Any) -> None:
+    """Null the dropped fields an object arrived with (decoded as ``Raw``), as ``to_record``
+    does, so that the Struct itself is the output record; absent ones stay absent."""
+    dropped, nested = _DROP_PLANS[type(obj)]
+    for name in dropped:
+        if getattr(obj, name) is not msgspec.UNSET:
+            setattr(obj, name, None)
+    for name in nested:
+        value = getattr(obj, name)
+        if type(value) is list:
+            for item in value:
+                null_dropped(item)
+        elif value is not None and value is not msgspec.UNSET:
+            null_dropped(value)
+
+
 def projected_type(
     stream: str, version: str, owner: tuple[str, str] | None, keep: Keep
 ) -> Any | None:
@@ -215,7 +238,20 @@ def _project(
     title = schema.get("title") or "Object"
     # gc=False: decoded objects hold only JSON values, never a cycle, and live for one page;
     # untracked, they cost the collector nothing (a quarter of the decode, measured).
-    return msgspec.defstruct(title, fields, kw_only=True, forbid_unknown_fields=True, gc=False)
+    kind = msgspec.defstruct(title, fields, kw_only=True, forbid_unknown_fields=True, gc=False)
+    dropped = tuple(f[0] for f in fields if f[1] is _DROPPED)
+    nested = tuple(f[0] for f in fields if _has_drops(f[1]))
+    _DROP_PLANS[kind] = (dropped, nested)
+    return kind
+
+
+def _has_drops(kind: Any) -> bool:
+    """Whether values of a field type are projected objects with dropped fields below."""
+    for arg in getattr(kind, "__args__", ()):  # X | None | UnsetType, list[X]
+        if _has_drops(arg):
+            return True
+    plan = _DROP_PLANS.get(kind) if isinstance(kind, type) else None
+    return plan is not None and bool(plan[0] or plan[1])
 
 
 def _project_property(name: str, schema: Schema, keep: Any, plan: Plan, root: bool) -> Any:
@@ -278,7 +314,8 @@ def _path_tree(paths: tuple[FieldPath, ...]) -> _PathTree:
 
 
 def _apply_in(value: Any, tree: _PathTree, change: Callable[[Any], Any]) -> None:
-    """``change`` the value of every field the tree leads to (arrays are transparent)."""
+    """``change`` the value of every field the tree leads to (arrays are transparent), in a
+    projected record (Structs) or its dict form."""
     if type(value) is list:
         for item in value:
             _apply_in(item, tree, change)
@@ -289,6 +326,15 @@ def _apply_in(value: Any, tree: _PathTree, change: Callable[[Any], Any]) -> None
                     value[name] = change(value[name])
                 else:
                     _apply_in(value[name], below, change)
+    elif isinstance(value, msgspec.Struct):
+        for name, below in tree.items():
+            field = getattr(value, name)
+            if field is msgspec.UNSET:
+                continue  # absent stays absent
+            if below is None:
+                setattr(value, name, change(field))
+            else:
+                _apply_in(field, below, change)
 
 
 def projection_for(policy: PrivacyPolicy, stream: str) -> Projection | None:
@@ -370,20 +416,25 @@ class PageDecoder:
             [("status_code", int), ("data", list[record_type])],
         )
         self._decode: Callable[[bytes], Any] = msgspec.json.Decoder(envelope_type).decode
+        self._drops = _has_drops(record_type)
         self.taken = self.refused = 0
 
-    def decode(self, content: bytes) -> list[dict[str, Any]] | None:
-        """The page's output records, or None when the page must take the general path."""
+    def decode(self, content: bytes) -> list[Any] | None:
+        """The page's output records (Structs: ``to_record`` gives their dicts), or None
+        when the page must take the general path."""
         if self.refused >= self.GIVE_UP_AFTER and not self.taken:
             return None
         try:
             page = self._decode(content)
-            if not 1000 <= page.status_code < 2000:
-                return None
-            records: list[dict[str, Any]] = to_record(page.data)
         except (msgspec.DecodeError, RecursionError):  # ValidationError included
             self.refused += 1
             return None
+        if not 1000 <= page.status_code < 2000:
+            return None
+        records: list[Any] = page.data
+        if self._drops:
+            for record in records:
+                null_dropped(record)
         projection = self.projection
         if projection.private_drops or projection.hashed:
             for record in records:

@@ -6,8 +6,10 @@ a value it does not recognise makes the place private.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import msgspec
 
 
 def is_private(stream: str, record: Mapping[str, Any]) -> bool:
@@ -22,16 +24,31 @@ def is_private(stream: str, record: Mapping[str, Any]) -> bool:
     directly they answer True, because a child record alone cannot tell. Other streams have
     no place context.
     """
-    if not isinstance(record, Mapping):
+    get = _field_reader(record)
+    if get is None:
         return True
     if stream == "locations":
-        if record.get("publish") is not True:
+        if get("publish") is not True:
             return True
-        parking = record.get("parking_type")
+        parking = get("parking_type")
         return parking is not None and enum_text(parking) not in PUBLIC_PARKING_TYPES
     if stream == "cdrs":
-        return record.get("home_charging_compensation") is not False
+        return get("home_charging_compensation") is not False
     return stream in _PLACE_CHILDREN
+
+
+def _field_reader(record: Any) -> Callable[[str], Any] | None:
+    """A record's field values by name (None for an absent one), whether the record is a
+    dict or a Struct of the fast path (fastpath.py); None for anything else."""
+    if isinstance(record, Mapping):
+        return record.get
+    if isinstance(record, msgspec.Struct):
+        return lambda name: _unset_as_none(getattr(record, name, None))
+    return None
+
+
+def _unset_as_none(value: Any) -> Any:
+    return None if value is msgspec.UNSET else value
 
 
 _PLACE_CHILDREN = frozenset({"evses", "connectors"})

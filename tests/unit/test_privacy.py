@@ -21,6 +21,7 @@ from tap_ocpi.privacy import (
     is_private,
     safe_fields_markdown,
 )
+from tap_ocpi.privacy.filters import pseudonymiser
 from tap_ocpi.schemas import PRIMARY_KEYS, REPLICATION_KEY, STREAM_SCHEMAS
 
 SALT = "0123456789abcdef-test-salt"
@@ -264,6 +265,19 @@ def test_hash_is_hmac_sha256_hex_and_stable() -> None:
     assert first == again == pseudonym("Home of Jane Doe")
     other_salt = dict(config, privacy_salt="another-salt-of-length-16")
     assert run(toy_policy(other_salt), toy_record())["name"] != first
+
+
+@pytest.mark.parametrize(
+    "salt", ["0123456789abcdef", "x" * 64, "y" * 65, "z" * 200, "sälté-ünïcode-☃-0123456789"]
+)
+def test_pseudonyms_are_hmac_sha256_for_salts_of_every_length(salt: str) -> None:
+    # Keys up to a SHA-256 block (64 bytes) are padded, longer ones hashed first (RFC 2104):
+    # the pseudonymiser keys its two states itself, and must give hmac's digests.
+    pseudonymise = pseudonymiser(salt.encode())
+    for value in ["", "Jane Doe", "DE*ABC*C123", "☃" * 100, "\udcff"]:
+        data = value.encode("utf-8", "surrogatepass")
+        assert pseudonymise(value) == hmac.new(salt.encode(), data, hashlib.sha256).hexdigest()
+    assert pseudonymise(42) == hmac.new(salt.encode(), b"42", hashlib.sha256).hexdigest()
 
 
 def test_hash_wins_over_pass() -> None:
