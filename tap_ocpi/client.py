@@ -8,6 +8,7 @@ of SDK internals live in sdk.py; talking HTTP lives in transport.py.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -66,6 +67,8 @@ class OCPIStream(StreamInternals):
         self._columns = frozenset(self.schema["properties"])
         #: Whether the records being yielded are output records already (`_new_records`).
         self._records_final = False
+        #: Records yielded by this run's read so far (for its summary line).
+        self._emitted = 0
         self._warned: set[str] = set()
 
     # -- wiring to the shared transport ---------------------------------------------------
@@ -132,16 +135,14 @@ class OCPIStream(StreamInternals):
             discover=not self.platform.roles_known,
             show_key=self.shown_key,
         )
-        emitted = 0
-        for record in reader.records(self._new_records):
-            emitted += 1
-            yield record
+        self._emitted = 0  # counted page by page (_new_records): no work per record here
+        yield from reader.records(self._new_records)
         self.unavailable = reader.unavailable
         if reader.unavailable:
             return
         self.incomplete = reader.incomplete
         self.settle_bookmark(context)
-        self.logger.info("%s", started.summary(self.name, emitted, reader.pages_read))
+        self.logger.info("%s", started.summary(self.name, self._emitted, reader.pages_read))
 
     def settle_bookmark(self, context: Context | None) -> None:
         """Move the bookmark to the window end if everything was read, else keep it."""
@@ -181,7 +182,7 @@ class OCPIStream(StreamInternals):
             self.name,
         )
 
-    def _new_records(self, page: ListPage, seen: KeySet, read: Tally) -> Iterator[dict[str, Any]]:
+    def _new_records(self, page: ListPage, seen: KeySet, read: Tally) -> Iterable[Any]:
         """Normalise and emit the objects of a page not seen before in this run; `read`
         counts the distinct keys of this one read (the completeness check), `seen` those of
         the run."""
@@ -191,20 +192,32 @@ class OCPIStream(StreamInternals):
                 self.report_bad_record(BadRecord(bad.reason), bad.key)
         # Read by post_process, which the SDK calls on each record as it is yielded.
         self._records_final = page.final
+        self.mark_extracted()
         if page.final:
             return self._new_final_records(page.data, seen, read)
         if self._output_key is not None:
             read.final = True  # its keys are counted (and shown) as emitted
         return self._new_raw_records(page.data, seen, read)
 
-    def _new_final_records(self, records: list[Any], seen: KeySet, read: Tally) -> Iterator[Any]:
+    def _new_final_records(self, records: list[Any], seen: KeySet, read: Tally) -> list[Any]:
         # Never a stream with children (see _page_decoder): no `emit` generator per record.
-        # The records are PageDecoder's Structs, whose key fields are never absent.
-        keys = self.primary_keys
+        # A list, not a generator: the SDK's loop takes the records with no frame between.
+        key_of = self._struct_key
+        new = []
         for record in records:
-            key = tuple([getattr(record, k) for k in keys])
+            key = key_of(record)
             if read.add(key, seen.add(key)):
-                yield record
+                new.append(record)
+        self._emitted += len(new)
+        return new
+
+    @cached_property
+    def _struct_key(self) -> Callable[[Any], tuple[Any, ...]]:
+        """The key of a PageDecoder Struct (its key fields are never absent)."""
+        keys = self.primary_keys
+        if len(keys) == 1:
+            return lambda record: (getattr(record, keys[0]),)
+        return operator.attrgetter(*keys)
 
     def _new_raw_records(self, raws: list[Any], seen: KeySet, read: Tally) -> Iterator[dict]:
         normalize = self._normalize
@@ -225,6 +238,7 @@ class OCPIStream(StreamInternals):
                 key = output_key(key)
             if not read.add(key, seen.add(key)):
                 continue
+            self._emitted += 1
             if children:
                 yield from self.emit(record)
             else:

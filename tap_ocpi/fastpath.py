@@ -178,16 +178,17 @@ _DROP_PLANS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 def null_dropped(obj: Any) -> None:
     """Null the dropped fields an object arrived with (decoded as ``Raw``), as ``to_record``
     does, so that the Struct itself is the output record; absent ones stay absent."""
+    unset = msgspec.UNSET
     dropped, nested = _DROP_PLANS[type(obj)]
     for name in dropped:
-        if getattr(obj, name) is not msgspec.UNSET:
+        if getattr(obj, name) is not unset:
             setattr(obj, name, None)
     for name in nested:
         value = getattr(obj, name)
         if type(value) is list:
             for item in value:
                 null_dropped(item)
-        elif value is not None and value is not msgspec.UNSET:
+        elif value is not None and value is not unset:
             null_dropped(value)
 
 

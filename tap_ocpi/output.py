@@ -2,7 +2,8 @@
 
 The SDK writes and flushes each message on its own, one system call per record, and builds
 a ``RecordMessage`` object per record only to turn it back into a dict for the encoder.
-``SingerOutput.write_record`` encodes the message dict straight into a block buffer;
+``SingerOutput.write_framed`` encodes the record straight into a block buffer, between
+the bytes every RECORD line of the page shares (``RecordFrame``, encoded once per page);
 ``OCPIStream`` calls it when the SDK's own path would write the same bytes (see
 ``OCPIStream._write_record_message``). Every other message (SCHEMA, STATE, ...) writes the
 pending records first and is flushed at once, so the order of messages is the SDK's, and a
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
@@ -35,17 +38,20 @@ class SingerOutput(MsgSpecWriter):
     def write_message(self, message: Message) -> None:
         pending = self._pending
         if pending and pending[-1] != _NEWLINE:
-            # Only when a signal handler writes the final STATE between a record's JSON and
-            # its newline (write_record): end that record's line, or the STATE continues it.
-            pending += b"\n"
+            # Only when a signal handler writes the final STATE in the middle of a record's
+            # line (write_framed): that record was not written yet, and its part would make
+            # the STATE's line invalid. The state does not cover it (bookmarks move only at
+            # the end of a complete read), so leaving it out loses nothing.
+            del pending[pending.rfind(b"\n") + 1 :]
         pending += self.format_message(message)
         self.flush()
 
-    def write_record(self, message: dict[str, Any]) -> None:
-        """One RECORD message, given as the dict ``RecordMessage.to_dict`` would return."""
+    def write_framed(self, frame: RecordFrame, record: Any) -> None:
+        """One RECORD message: the record (a dict or a fast-path Struct) in its frame."""
         pending = self._pending
-        encoder.encode_into(message, pending, -1)  # -1: append
-        pending += b"\n"
+        pending += frame.head
+        encoder.encode_into(record, pending, -1)
+        pending += frame.tail
         if len(pending) >= BLOCK_BYTES:
             self.flush()
 
@@ -75,6 +81,25 @@ class SingerOutput(MsgSpecWriter):
             self._after_write = action
         else:
             action()
+
+
+@dataclass(frozen=True)
+class RecordFrame:
+    """What every RECORD line of one stream and one page has around its record, encoded
+    once: the bytes ``write_record`` would give the same message, record aside."""
+
+    head: bytes
+    tail: bytes
+    extracted: datetime
+
+    @classmethod
+    def of(cls, stream: str, version: int | None, extracted: datetime) -> RecordFrame:
+        # The SDK's key order: type, stream, record, version, time_extracted.
+        head = encoder.encode({"type": "RECORD", "stream": stream})[:-1] + b',"record":'
+        rest: dict[str, Any] = {} if version is None else {"version": version}
+        rest["time_extracted"] = extracted
+        tail = b"," + encoder.encode(rest)[1:] + b"\n"
+        return cls(head, tail, extracted)
 
 
 def _write_all(data: bytearray) -> None:

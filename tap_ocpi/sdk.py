@@ -14,9 +14,10 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from singer_sdk import RESTStream, Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -28,7 +29,7 @@ from singer_sdk.singerlib import StateMessage
 from singer_sdk.singerlib.catalog import REPLICATION_INCREMENTAL
 
 from tap_ocpi.errors import OCPIError, OutputClosedError
-from tap_ocpi.output import SingerOutput
+from tap_ocpi.output import RecordFrame, SingerOutput
 from tap_ocpi.settings import invalid_settings
 
 if TYPE_CHECKING:
@@ -41,6 +42,11 @@ class StreamInternals(RESTStream[str]):
 
     #: The replication key of every stream (set by the base stream).
     replication_key: str
+    #: When the page being written was read: its records' ``time_extracted`` (the SDK
+    #: stamps each record as it writes it; the records of one page were read at once).
+    extracted_at: datetime | None = None
+    #: The bytes around every record of that page (`_write_record_message`).
+    _frame: RecordFrame | None = None
 
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
@@ -59,6 +65,10 @@ class StreamInternals(RESTStream[str]):
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
         self.state_manager.is_flushed = False
+
+    def mark_extracted(self) -> None:
+        """The records written from now on were read now (a page, or a spool's replay)."""
+        self.extracted_at = utc_now()
 
     def drop_progress(self, context: Context | None) -> None:
         """Forget anything this run would promote, so the saved bookmark stays as it was."""
@@ -80,13 +90,13 @@ class StreamInternals(RESTStream[str]):
         mapped = record if flatten is None else flatten(record)
         if mapped is None:
             return
-        message: dict[str, Any] = {"type": "RECORD", "stream": self.name, "record": mapped}
-        if self._stream_version is not None:
-            message["version"] = self._stream_version
-        message["time_extracted"] = utc_now()
+        extracted = self.extracted_at or utc_now()
+        frame = self._frame
+        if frame is None or frame.extracted is not extracted:
+            frame = self._frame = RecordFrame.of(self.name, self._stream_version, extracted)
         writer = self._tap.message_writer
         assert isinstance(writer, SingerOutput)  # checked by _lean_output
-        writer.write_record(message)
+        writer.write_framed(frame, mapped)
         self.state_manager.is_flushed = False
 
     @cached_property

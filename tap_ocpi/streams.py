@@ -158,6 +158,7 @@ class _LocationChild(OCPIStream):
         if locations.unavailable:  # no URL served the list: nothing read, nothing settled
             return
         self._records_final = True  # privacy was applied when they were spooled
+        self.mark_extracted()
         emitted = 0
         for record in spool.records(self.position):
             emitted += 1

@@ -27,6 +27,7 @@ import msgspec
 from tap_ocpi.fastpath import record_normalizer
 from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.normalize import split_location
+from tap_ocpi.output import RecordFrame
 from tap_ocpi.pagination import KeySet
 from tap_ocpi.privacy import is_private
 from tap_ocpi.tap import TapOCPI
@@ -180,14 +181,10 @@ def main() -> int:
         lambda: each(lambda r: stream._process_record(r, child_context=None), filtered),
     )
 
+    frame = RecordFrame.of(args.stream, None, utc_now())
     step(
-        "lean RECORD write (SingerOutput.write_record, blocks)",
-        lambda: each(
-            lambda r: writer.write_record(
-                {"type": "RECORD", "stream": args.stream, "record": r, "time_extracted": utc_now()}
-            ),
-            filtered,
-        ),
+        "lean RECORD write (SingerOutput.write_framed, blocks)",
+        lambda: each(lambda r: writer.write_framed(frame, r), filtered),
     )
     writer.flush()
 

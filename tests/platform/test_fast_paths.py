@@ -14,12 +14,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
 import pytest
 import requests_mock as rm
-from singer_sdk.singerlib import StateMessage
+from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from support.config import tap_config
 from support.spec_examples import spec_objects
@@ -367,7 +368,7 @@ def test_records_are_written_before_the_next_other_message(
     monkeypatch.setattr(output.sys, "stdout", stdout)
     writer = output.SingerOutput()
     for n in range(3):
-        writer.write_record({"type": "RECORD", "stream": "s", "record": {"n": n}})
+        writer.write_framed(_frame(), {"n": n})
     assert stdout.buffer.getvalue() == b""  # pending: one write per block, not per record
     writer.write_message(StateMessage(value={"bookmarks": {}}))
     lines = [json.loads(line) for line in stdout.buffer.getvalue().splitlines()]
@@ -379,9 +380,8 @@ def test_a_full_block_is_written_without_waiting(monkeypatch: pytest.MonkeyPatch
     stdout = _Stdout()
     monkeypatch.setattr(output.sys, "stdout", stdout)
     writer = output.SingerOutput()
-    record = {"type": "RECORD", "stream": "s", "record": {"text": "x" * 1000}}
     for _ in range(output.BLOCK_BYTES // 1000 + 1):
-        writer.write_record(record)
+        writer.write_framed(_frame(), {"text": "x" * 1000})
     assert len(stdout.buffer.getvalue()) >= output.BLOCK_BYTES
 
 
@@ -462,7 +462,7 @@ def test_a_signal_during_a_write_acts_once_the_block_is_out(
     stdout = _Stdout()
     stdout.buffer = Buffer()
     monkeypatch.setattr(output.sys, "stdout", stdout)
-    writer.write_record({"type": "RECORD", "stream": "s", "record": {"n": 1}})
+    writer.write_framed(_frame(), {"n": 1})
     writer.flush()
     assert events == ["block written", "handler"]
     events.clear()
@@ -470,15 +470,37 @@ def test_a_signal_during_a_write_acts_once_the_block_is_out(
     assert events == ["handler"]
 
 
-def test_a_state_written_between_a_record_and_its_newline_starts_its_own_line(
+def test_a_state_written_in_the_middle_of_a_record_line_leaves_that_record_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A signal between `write_record`'s encoding and its newline, whose handler writes the
-    final STATE: both lines stay whole JSON."""
+    """A signal between `write_framed`'s head and tail, whose handler writes the final
+    STATE: the records before stay, the unfinished one goes, every line is whole JSON."""
     stdout = _Stdout()
     monkeypatch.setattr(output.sys, "stdout", stdout)
     writer = output.SingerOutput()
-    writer._pending += b'{"type":"RECORD","stream":"s","record":{"n":1}}'  # no newline yet
+    frame = _frame()
+    writer.write_framed(frame, {"n": 1})
+    writer._pending += frame.head + b'{"n":2}'  # the signal lands before the tail
     writer.write_message(StateMessage(value={"bookmarks": {}}))
-    lines = stdout.buffer.getvalue().splitlines()
-    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
+    lines = [json.loads(line) for line in stdout.buffer.getvalue().splitlines()]
+    assert [m["type"] for m in lines] == ["RECORD", "STATE"]
+    assert lines[0]["record"] == {"n": 1}
+
+
+def test_a_framed_record_line_is_the_sdk_record_message() -> None:
+    """The frame's bytes around a record make the message the SDK's writer would write."""
+    extracted = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+    for version in (None, 1767322800):
+        frame = output.RecordFrame.of("sessions", version, extracted)
+        line = frame.head + msgspec.json.encode({"id": "S1", "kwh": 1.5}) + frame.tail
+        message = RecordMessage(
+            stream="sessions",
+            record={"id": "S1", "kwh": 1.5},
+            version=version,
+            time_extracted=extracted,
+        )
+        assert line == output.SingerOutput().format_message(message)
+
+
+def _frame() -> output.RecordFrame:
+    return output.RecordFrame.of("s", None, datetime.now(timezone.utc))
