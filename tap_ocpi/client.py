@@ -288,9 +288,14 @@ class OCPIStream(StreamInternals):
     @cached_property
     def _writes_structs(self) -> bool:
         """Whether fast-path Structs go to the writer as they are: only the lean RECORD write
-        without flattening encodes them directly; every other path takes dicts. (Asked at
-        the first record, as `_lean_output` is.)"""
-        return self._lean_output and self._lean_flatten is None and not self._flattened_objects
+        without flattening encodes them directly; every other path takes dicts (BATCH files
+        would hold a Struct's repr). Asked at the first record, as `_lean_output` is."""
+        return (
+            self._lean_output
+            and self._lean_flatten is None
+            and not self._flattened_objects
+            and self.get_batch_config(self.config) is None
+        )
 
     def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
         """What the stream writes for a normalised object: only the schema's top-level

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -351,6 +353,63 @@ def test_fast_paths_write_what_the_sdk_path_writes(
         assert decoder.taken > 0, name
         assert not decoder.refused, name
         assert fast_tap.streams[name]._lean_output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "sdk_settings",
+    [
+        {"flattening_enabled": True, "flattening_max_depth": 2},
+        {"stream_maps": {"sessions": {"id_again": "id + '!'"}}},
+    ],
+    ids=["flattening", "stream map"],
+)
+def test_fast_path_records_through_the_sdk_features(
+    platform: MockPlatform,
+    sdk_settings: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Flattening and stream maps take the SDK's own path, which needs dicts: fast-path
+    records reach it as the dicts the general path would give."""
+    config = tap_config(platform, {"privacy_salt": SALT, "page_size": 40}, sdk_settings)
+    fast_tap, fast = _sync(config, capfd)
+    assert fast_tap.streams["sessions"]._page_decoder.taken  # type: ignore[attr-defined]
+    with monkeypatch.context() as patch:
+        patch.setattr(OCPIStream, "_page_decoder", None)
+        _, general = _sync(config, capfd)
+    assert _comparable(fast) == _comparable(general)
+    sessions = [m["record"] for m in fast if m["type"] == "RECORD" and m["stream"] == "sessions"]
+    assert sessions
+    if "stream_maps" in sdk_settings:
+        assert all(r["id_again"] == r["id"] + "!" for r in sessions)
+    else:
+        assert any("cdr_token__type" in r for r in sessions)
+
+
+def test_batch_files_hold_the_records_the_record_messages_hold(
+    platform: MockPlatform, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With `batch_config` the SDK writes the records to files itself: fast-path records
+    reach it as dicts, the same records a RECORD message carries."""
+    config = tap_config(platform, {"privacy_salt": SALT, "page_size": 40})
+    _, messages = _sync(config, capfd)
+    expected: dict[str, list[Any]] = {}
+    for message in messages:
+        if message["type"] == "RECORD":
+            expected.setdefault(message["stream"], []).append(message["record"])
+    batch = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": tmp_path.as_uri(), "prefix": "batch-"},
+    }
+    _, messages = _sync({**config, "batch_config": batch}, capfd)
+    batched: dict[str, list[Any]] = {}
+    for message in messages:
+        if message["type"] == "BATCH":
+            for uri in message["manifest"]:
+                with gzip.open(Path(uri.removeprefix("file://")), "rt") as lines:
+                    batched.setdefault(message["stream"], []).extend(map(json.loads, lines))
+    assert batched == expected
+    assert {"sessions", "tokens", "cdrs", "tariffs"} <= set(batched)
 
 
 # -- the block writer ------------------------------------------------------------------------------
