@@ -15,6 +15,8 @@ falling back to the general path for anything else, so the output is the same ei
   own pseudonym of the decoded value (tokens.uid by default); unknown fields, anything the
   fixers would change, or an error status make the decode fail, and the page takes the
   general path.
+  2.1.1 objects are decoded as sent and reshaped as they are decoded (each struct's
+  ``__post_init__`` does what ``mapping``'s transforms do: see "reshaped versions" below).
 
 The types are derived from the very fixer each field gets (``FAST_LEAF``), so the two paths
 cannot disagree about a field. (msgspec would also accept a tuple for a list or another
