@@ -99,7 +99,7 @@ def _pop_embedded_location(obj: Record) -> dict[str, Record | None] | None:
     return {"location": location, "evse": evse, "connector": connector}
 
 
-def _auth_id_to_cdr_token(obj: Record) -> None:
+def auth_id_to_cdr_token(obj: Record) -> None:
     """2.1.1 auth_id is the contract id (Token.auth_id); uid and type are unknown (null)."""
     if "auth_id" not in obj:
         return
@@ -114,7 +114,7 @@ def _auth_id_to_cdr_token(obj: Record) -> None:
         }
 
 
-def _session_location_ids(obj: Record) -> None:
+def session_location_ids(obj: Record) -> None:
     parts = _pop_embedded_location(obj)
     if parts is None:
         return
@@ -123,7 +123,7 @@ def _session_location_ids(obj: Record) -> None:
         _set_if_null(obj, field, found.get(source) if found else None)
 
 
-def _cdr_location_from_location(obj: Record) -> None:
+def cdr_location_from_location(obj: Record) -> None:
     parts = _pop_embedded_location(obj)
     if parts is None or obj.get("cdr_location") is not None:
         return
@@ -162,8 +162,8 @@ def _infer_twentyfourseven(obj: Record) -> None:
 #: Structural changes per version and object title, run after RENAMES.
 RESHAPES: dict[str, dict[str, tuple[Transform, ...]]] = {
     "2.1.1": {
-        "Session": (_auth_id_to_cdr_token, _session_location_ids),
-        "CDR": (_auth_id_to_cdr_token, _cdr_location_from_location),
+        "Session": (auth_id_to_cdr_token, session_location_ids),
+        "CDR": (auth_id_to_cdr_token, cdr_location_from_location),
         "Connector": (_tariff_id_to_ids,),
         "Location": (_location_type_to_parking_type,),
         "Hours": (_infer_twentyfourseven,),
@@ -209,13 +209,23 @@ class Plan:
     def __init__(self, version: str, owner: tuple[str, str] | None) -> None:
         renames = RENAMES[version]
         reshapes = RESHAPES[version]
+        #: The renames (old -> new) and reshapes of ``pre``, apart (fastpath decodes them).
+        self.renames = renames
+        self.reshapes = reshapes
         self.pre: dict[str, tuple[Transform, ...]] = {}
         for title in set(renames) | set(reshapes):
             rename = (_renamer(renames[title]),) if title in renames else ()
             self.pre[title] = rename + reshapes.get(title, ())
+        self.owner = owner
         self.owner_fill = _owner_filler(owner) if owner else None
 
     def post(self, title: str) -> tuple[Transform, ...]:
         if self.owner_fill is not None and title in OWNED_OBJECTS:
             return (self.owner_fill,)
         return ()
+
+    def owner_defaults(self, title: str) -> dict[str, str]:
+        """What the owner fill puts into an object of ``title`` that has no owner fields."""
+        if self.owner is None or title not in OWNED_OBJECTS:
+            return {}
+        return {"country_code": self.owner[0], "party_id": self.owner[1]}

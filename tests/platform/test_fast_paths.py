@@ -103,9 +103,17 @@ def _page(body: Any) -> bytes:
     return msgspec.json.encode(body)
 
 
+#: (stream, version) pairs the test platform serves (2.1.1 has no hubclientinfo module).
+SERVED = [
+    (stream, version)
+    for version in ("2.1.1", "2.2.1", "2.3.0")
+    for stream in STREAMS
+    if (stream, version) != ("hubclientinfo", "2.1.1")
+]
+
+
 @pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize("version", ["2.2.1", "2.3.0"])
-@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize(("stream", "version"), SERVED)
 def test_projected_records_equal_the_general_path(
     platform: MockPlatform, stream: str, version: str, setting: str
 ) -> None:
@@ -272,7 +280,168 @@ def test_no_projection_where_the_output_needs_more_than_keep_hash_or_null() -> N
     assert whole is None or projected_type("sessions", "2.2.1", OWNER, whole.keep) is None
     no_salt = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
     assert projection_for(no_salt, "tokens") is None  # the general path stops with the error
-    assert projected_type("sessions", "2.1.1", OWNER, True) is None  # reshaped first
+    # 2.1.1: reshaped as decoded (below), except locations (split into child streams).
+    assert projected_type("sessions", "2.1.1", OWNER, True) is not None
+    assert projected_type("locations", "2.1.1", OWNER, True) is None
+
+
+# -- 2.1.1: reshaped (renames, embedded location, auth_id, owner, bare amounts) as decoded ----
+
+
+def _raw_211(platform: MockPlatform, stream: str) -> dict[str, Any]:
+    return json.loads(json.dumps(next(iter(platform.expected(stream, "2.1.1")))))
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path (list items by index); the value DELETE removes the field."""
+    *outer, last = path.split(".")
+    node: Any = raw
+    for name in outer:
+        node = node[int(name)] if isinstance(node, list) else node[name]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+
+
+DELETE = object()
+#: Per stream: change name -> ((dotted path, value), ...), and whether every setting must take
+#: the record on the fast path (True), or it may (None: refused where the fixers would work).
+EDGES_211: dict[str, dict[str, tuple[tuple[tuple[str, Any], ...], bool | None]]] = {
+    "sessions": {
+        "as sent": ((), True),
+        "no embedded location": ((("location", DELETE),), True),
+        "location null": ((("location", None),), True),
+        "location not an object": ((("location", "LOC1"),), None),
+        "location without id": ((("location.id", DELETE),), True),
+        "location id null": ((("location.id", None),), True),
+        "location id a number": ((("location.id", 17),), None),
+        "location with unknown fields": ((("location.x_vendor", {"a": [1]}),), True),
+        "no evses": ((("location.evses", DELETE),), True),
+        "evses null": ((("location.evses", None),), True),
+        "evses empty": ((("location.evses", []),), True),
+        "two evses": ((("location.evses", [{"uid": "E1"}, {"uid": "E2"}]),), True),
+        "evse not an object": ((("location.evses", ["E1"]),), None),
+        "evse uid null": ((("location.evses.0.uid", None),), True),
+        "evse uid a number": ((("location.evses.0.uid", 3),), None),
+        "no connectors": ((("location.evses.0.connectors", DELETE),), True),
+        "two connectors": ((("location.evses.0.connectors", [{"id": "1"}, {"id": "2"}]),), True),
+        "connector id a number": ((("location.evses.0.connectors.0.id", 1),), None),
+        "location_id sent too": ((("location_id", "OTHER"),), True),
+        "location_id null sent too": ((("location_id", None),), True),
+        "evse_uid sent, no location": ((("evse_uid", "E9"), ("location", DELETE)), True),
+        "no auth_id": ((("auth_id", DELETE),), True),
+        "auth_id null": ((("auth_id", None),), True),
+        "auth_id a number": ((("auth_id", 12345),), None),
+        "auth_id an object": ((("auth_id", {"holder": "Jane Driver"}),), None),
+        "cdr_token sent too": (
+            (("cdr_token", {"uid": "U1", "type": "RFID", "contract_id": "C1"}),),
+            None,  # a CdrToken without its owner fields: fixed by the general path
+        ),
+        "cdr_token null sent too": ((("cdr_token", None),), True),
+        "start_date_time sent too": ((("start_date_time", "2025-01-01T00:00:00Z"),), None),
+        "start_datetime null": ((("start_datetime", None),), True),
+        "start_datetime with an offset": ((("start_datetime", "2025-01-01T01:00:00+01:00"),), None),
+        "no start_datetime": ((("start_datetime", DELETE),), True),
+        "owner sent": ((("country_code", "NL"), ("party_id", "ABC")), True),
+        "owner null": ((("country_code", None),), None),
+        "owner a number": ((("party_id", 7),), None),
+        "total_cost an object": ((("total_cost", {"excl_vat": 1.5, "incl_vat": 1.8}),), True),
+        "total_cost an integer": ((("total_cost", 3),), True),
+        "total_cost null": ((("total_cost", None),), True),
+        "total_cost text": ((("total_cost", "19.20"),), None),
+        "total_cost a boolean": ((("total_cost", True),), None),
+        "total_cost a list": ((("total_cost", [1]),), None),
+        "kWh instead of kwh": ((("kwh", DELETE), ("kWh", 12.5)), None),
+        "Location_Id read as location_id": ((("Location_Id", "L2"),), None),
+        "AUTH_ID": ((("auth_id", DELETE), ("AUTH_ID", "X")), None),
+        "unknown top-level field": ((("x_vendor", 1),), None),
+    },
+    "cdrs": {
+        "as sent": ((), True),
+        "no embedded location": ((("location", DELETE),), True),
+        "location null": ((("location", None),), True),
+        "location not an object": ((("location", ["L"]),), None),
+        "location without address": ((("location.address", DELETE),), True),
+        "location name a number": ((("location.name", 5),), None),
+        "coordinates null": ((("location.coordinates", None),), True),
+        "coordinates with an unknown field": ((("location.coordinates.alt", "1"),), None),
+        "two evses": ((("location.evses", [{"uid": "E1"}, {"uid": "E2"}]),), True),
+        "evse without connectors": ((("location.evses.0.connectors", DELETE),), True),
+        "connector standard null": ((("location.evses.0.connectors.0.standard", None),), True),
+        "cdr_location sent too": (
+            (("cdr_location", {"id": "L1", "country": "NLD", "evse_uid": "E1"}),),
+            True,
+        ),
+        "cdr_location null sent too": ((("cdr_location", None),), True),
+        "stop_date_time null": ((("stop_date_time", None),), True),
+        "end_date_time sent too": ((("end_date_time", "2025-01-01T00:00:00Z"),), None),
+        "auth_id null": ((("auth_id", None),), True),
+        "home_charging_compensation false": ((("home_charging_compensation", False),), True),
+        "tariff owner sent": ((("tariffs.0.country_code", "NL"),), True),
+        "tariff impact source renamed": (
+            (("tariffs.0.energy_mix", {"environ_impact": [{"source": "NUCLEAR_WASTE"}]}),),
+            True,
+        ),
+        "tariff impact category sent too": (
+            (("tariffs.0.energy_mix", {"environ_impact": [{"source": "A", "category": "B"}]}),),
+            None,
+        ),
+        "total_cost an object": ((("total_cost", {"excl_vat": 2}),), True),
+    },
+    "tokens": {
+        "as sent": ((), True),
+        "auth_id null": ((("auth_id", None),), True),
+        "no auth_id": ((("auth_id", DELETE),), True),
+        "contract_id sent too": ((("contract_id", "C2"),), None),
+        "owner sent": ((("country_code", "NL"), ("party_id", "ABC")), True),
+    },
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize(
+    ("stream", "change"), [(stream, change) for stream in EDGES_211 for change in EDGES_211[stream]]
+)
+def test_2_1_1_edge_cases_give_the_same_record_on_both_paths(
+    platform: MockPlatform, stream: str, change: str, setting: str
+) -> None:
+    policy = PrivacyPolicy.from_config({**SETTINGS[setting], "privacy_salt": SALT}, STREAM_SCHEMAS)
+    raw = _raw_211(platform, stream)
+    edits, taken = EDGES_211[stream][change]
+    for path, value in edits:
+        _set(raw, path, value)
+    general = general_path(policy, stream, "2.1.1", raw)
+    fast = fast_path(policy, stream, "2.1.1", raw)
+    assert fast is None or fast == general
+    if taken:
+        assert fast is not None
+    assert "Jane" not in json.dumps(general, default=str)
+
+
+def test_2_1_1_cdrs_stay_private_on_the_fast_path(platform: MockPlatform) -> None:
+    """2.1.1 has no home_charging_compensation: every CDR's place counts as private, on
+    both paths; the address survives only where the flag says public."""
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    raws = list(platform.expected("cdrs", "2.1.1"))
+    for raw in raws[:20]:
+        record = fast_path(policy, "cdrs", "2.1.1", raw)
+        assert record is not None
+        assert record == general_path(policy, "cdrs", "2.1.1", raw)
+        assert record["cdr_location"]["address"] is None
+        assert record["cdr_location"]["id"] is None
+        public = fast_path(policy, "cdrs", "2.1.1", {**raw, "home_charging_compensation": False})
+        assert public is not None
+        assert public["cdr_location"]["address"] == raw["location"]["address"]
+
+
+def test_2_1_1_locations_keep_the_general_path() -> None:
+    """Locations are split into EVSEs and connectors: no page decoder, in any version."""
+    policy = PrivacyPolicy.from_config({}, STREAM_SCHEMAS)
+    projection = projection_for(policy, "locations")
+    assert projection is None or (
+        projected_type("locations", "2.1.1", OWNER, projection.keep) is None
+    )
 
 
 def test_tokens_are_projected_with_the_uid_pseudonymised(platform: MockPlatform) -> None:
@@ -325,7 +494,7 @@ def _comparable(messages: list[dict[str, Any]]) -> list[Any]:
 
 
 @pytest.mark.parametrize("setting", ["default", "pass nested paths", "pseudonymise scalars"])
-@pytest.mark.parametrize("version", ["2.2.1", "2.3.0"])
+@pytest.mark.parametrize("version", ["2.1.1", "2.2.1", "2.3.0"])
 def test_fast_paths_write_what_the_sdk_path_writes(
     platform: MockPlatform,
     version: str,
