@@ -39,7 +39,7 @@ def is_private(stream: str, record: Mapping[str, Any]) -> bool:
 
 def _field_reader(record: Any) -> Callable[[str], Any] | None:
     """A record's field values by name (None for an absent one), whether the record is a
-    dict or a Struct of the fast path (fastpath.py); None for anything else."""
+    dict or a Struct of the fast path (fastpath/); None for anything else."""
     if isinstance(record, Mapping):
         return record.get
     if isinstance(record, msgspec.Struct):

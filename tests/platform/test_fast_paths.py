@@ -1,6 +1,6 @@
 """The fast paths write exactly what the general path writes.
 
-- ``PageDecoder`` (fastpath.py): a page of canonical records decoded straight into output
+- ``PageDecoder`` (fastpath/decoder.py): a page of canonical records decoded straight into output
   records with the privacy projection. Checked record by record against
   ``filter(normalize(raw))`` on the test platform's data and the specification's examples,
   for several privacy settings, and refused where it must be.
