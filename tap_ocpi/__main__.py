@@ -1,5 +1,5 @@
 """Allow `python -m tap_ocpi`."""
 
-from tap_ocpi.tap import main
+from tap_ocpi.launch import main
 
 main()
