@@ -12,12 +12,13 @@ that grows with pages, not with locations.
 from __future__ import annotations
 
 import io
-import struct
 import tempfile
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import msgspec
+from singer_sdk.contrib.msgspec import encoder
 
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.normalize import split_location
@@ -26,21 +27,24 @@ from tap_ocpi.privacy import is_private
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_ocpi.privacy.unchanged import Unchanged
+
 
 class ChildSpool:
     """The EVSEs and connectors of one run's locations, as output records, on disk.
 
     One anonymous temporary file per kind (no name, removed when closed): memory stays flat
     however many locations a platform has, and each replay reads only its own kind. Records
-    go to disk in MessagePack frames of `FRAME_RECORDS` (about 4x cheaper to write and read
-    back than a pickle per location; output records hold JSON values only, which MessagePack
-    returns as they were). Only selected children are kept.
+    go to disk as JSON lines, encoded by the Singer writer's own encoder: the replay hands
+    each line to the writer as it is (``msgspec.Raw``, the same bytes the writer would
+    encode from the record) or, where the SDK must see a dict, decodes it (output records
+    hold JSON values only, which come back as they were). Only selected children are kept.
     """
 
+    #: Records kept in memory before they are written to their file.
     FRAME_RECORDS = 1000
-    _LENGTH = struct.Struct("<I")
 
-    def __init__(self, evses: OCPIStream | None, connectors: OCPIStream | None) -> None:
+    def __init__(self, evses: _LocationChild | None, connectors: _LocationChild | None) -> None:
         self._streams = (evses, connectors)
         # Closed with the spool (close) or the process; a context manager cannot span the
         # locations read and the children's replays.
@@ -48,37 +52,47 @@ class ChildSpool:
             tempfile.TemporaryFile() if stream else io.BytesIO()  # noqa: SIM115
             for stream in self._streams
         )
-        self._pending: tuple[list[dict[str, Any]], ...] = ([], [])
-        self._encode = msgspec.msgpack.Encoder().encode
+        self._pending = (bytearray(), bytearray())
+        self._counts = [0, 0]
 
     def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
         """Keep one location's children, as their streams will write them."""
+        encode_into = encoder.encode_into
         for position, records in enumerate((evses, connectors)):
             stream = self._streams[position]
             if stream is None or not records:
                 continue
             pending = self._pending[position]
-            pending.extend(stream.output_record(record, private) for record in records)
-            if len(pending) >= self.FRAME_RECORDS:
+            output = stream.spooled_record
+            for record in records:
+                encode_into(output(record, private), pending, -1)  # -1: append
+                pending += b"\n"
+            self._counts[position] += len(records)
+            if self._counts[position] >= self.FRAME_RECORDS:
                 self._write(position)
 
     def _write(self, position: int) -> None:
         pending = self._pending[position]
         if pending:
-            frame = self._encode(pending)
-            self._files[position].write(self._LENGTH.pack(len(frame)) + frame)
+            self._files[position].write(pending)
             pending.clear()
+        self._counts[position] = 0
 
-    def records(self, position: int) -> Iterator[dict[str, Any]]:
-        """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came."""
+    def records(self, position: int, *, raw: bool = False) -> Iterator[Any]:
+        """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came: dicts,
+        or with ``raw`` each record's JSON as ``msgspec.Raw`` (for the lean writer)."""
         self._write(position)
         file = self._files[position]
         file.flush()
         file.seek(0)
-        decode = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
-        while header := file.read(self._LENGTH.size):
-            (length,) = self._LENGTH.unpack(header)
-            yield from decode(file.read(length))
+        if raw:
+            wrap = msgspec.Raw
+            for line in file:
+                yield wrap(line[:-1])  # a JSON line holds no raw newline: it ends the record
+        else:
+            decode = msgspec.json.Decoder(dict[str, Any]).decode
+            for line in file:
+                yield decode(line)
 
     def close(self) -> None:
         for file in self._files:
@@ -118,9 +132,9 @@ class LocationsStream(OCPIStream):
                 window["date_from"] = min(window["date_from"], start)
         return window
 
-    def _child(self, name: str) -> OCPIStream | None:
+    def _child(self, name: str) -> _LocationChild | None:
         stream = self.ocpi_tap.streams[name]
-        return stream if isinstance(stream, OCPIStream) and stream.selected else None
+        return stream if isinstance(stream, _LocationChild) and stream.selected else None
 
     def emit(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         location, evses, connectors = split_location(record)
@@ -149,7 +163,7 @@ class _LocationChild(OCPIStream):
     module = "locations"
     position: ClassVar[int]  # 0: evses, 1: connectors (ChildSpool.records)
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+    def get_records(self, context: Context | None) -> Iterable[Any]:
         if self.module not in self.platform.modules:
             return
         locations = self.ocpi_tap.streams["locations"]
@@ -159,7 +173,7 @@ class _LocationChild(OCPIStream):
             return
         self._records_final = True  # privacy was applied when they were spooled
         emitted = 0
-        for record in spool.records(self.position):
+        for record in spool.records(self.position, raw=self._writes_raw):
             emitted += 1
             yield record
         self.incomplete = locations.incomplete
@@ -168,6 +182,40 @@ class _LocationChild(OCPIStream):
         else:
             self._mark_complete(context)
         self.logger.info("%s: done: %d records (from the locations read)", self.name, emitted)
+
+
+    def spooled_record(self, record: dict[str, Any], private: bool) -> dict[str, Any]:
+        """``output_record``: the record itself (nulls applied) where privacy would leave it
+        unchanged, which a check in C tells faster than the filter rebuilds it."""
+        check = self._unchanged[private]
+        if check is not None:
+            output = check.output(record)
+            if output is not None:
+                return output
+        return self.output_record(record, private)
+
+    @cached_property
+    def _unchanged(self) -> tuple[Unchanged | None, Unchanged | None]:
+        if self._flattened_objects:  # output_record also drops null objects then
+            return None, None
+        return self.ocpi_tap.privacy.unchanged(self.name)
+
+    @property
+    def _writes_raw(self) -> bool:
+        """Whether the spooled JSON can go to the writer as it is: the lean RECORD write
+        (sdk.py) with nothing between the record and the encoder (no flattening, no batch
+        files; both need dicts)."""
+        return (
+            self._lean_output
+            and self._lean_flatten is None
+            and not self._flattened_objects
+            and not self.get_batch_config(self.config)
+        )
+
+    def post_process(self, row: Any, context: Context | None = None) -> Any:
+        if type(row) is msgspec.Raw:  # an output record already (see _writes_raw)
+            return row
+        return super().post_process(row, context)
 
 
 class EvsesStream(_LocationChild):
