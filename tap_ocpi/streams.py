@@ -57,19 +57,28 @@ class ChildSpool:
 
     def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
         """Keep one location's children, as their streams will write them."""
-        encode_into = encoder.encode_into
         for position, records in enumerate((evses, connectors)):
             stream = self._streams[position]
             if stream is None or not records:
                 continue
             pending = self._pending[position]
-            output = stream.spooled_record
-            for record in records:
-                encode_into(output(record, private), pending, -1)  # -1: append
-                pending += b"\n"
+            pending += self._encoded(stream, records, private)
             self._counts[position] += len(records)
             if self._counts[position] >= self.FRAME_RECORDS:
                 self._write(position)
+
+    @staticmethod
+    def _encoded(stream: _LocationChild, records: list[dict], private: bool) -> bytes:
+        """The output records as JSON lines: in one call each where privacy leaves every one
+        of them as it is (commonly), else record by record."""
+        check = stream.unchanged_check(private)
+        outputs = None if check is None else check.outputs(records)
+        if outputs is None:
+            outputs = []
+            for record in records:
+                output = None if check is None else check.output(record, copy=False)
+                outputs.append(stream.output_record(record, private) if output is None else output)
+        return encoder.encode_lines(outputs)
 
     def _write(self, position: int) -> None:
         pending = self._pending[position]
@@ -99,7 +108,33 @@ class ChildSpool:
             file.close()
 
 
-class LocationsStream(OCPIStream):
+class _PlaceStream(OCPIStream):
+    """Locations, EVSEs and connectors: records that privacy nearly always leaves as they
+    are (public places' fields pass, private places' are blanked whole)."""
+
+    def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
+        """The record itself (blanked fields nulled) where privacy would leave it unchanged,
+        which a check in C (privacy/unchanged.py) tells faster than the filter rebuilds it;
+        else the general path."""
+        check = self._unchanged[private]
+        if check is not None:
+            output = check.output(row)
+            if output is not None:
+                return output
+        return super().output_record(row, private)
+
+    def unchanged_check(self, private: bool) -> Unchanged | None:
+        """The check that tells a record ``output_record`` returns as it is (nulls apart)."""
+        return self._unchanged[private]
+
+    @cached_property
+    def _unchanged(self) -> tuple[Unchanged | None, Unchanged | None]:
+        if self._flattened_objects:  # output_record also drops null objects then
+            return None, None
+        return self.ocpi_tap.privacy.unchanged(self.name)
+
+
+class LocationsStream(_PlaceStream):
     """Charging locations (addresses of public ones are public data)."""
 
     name = "locations"
@@ -157,7 +192,7 @@ class LocationsStream(OCPIStream):
         return self._read and not self.incomplete and not self.unavailable and accepted
 
 
-class _LocationChild(OCPIStream):
+class _LocationChild(_PlaceStream):
     """Base of the streams that are nested in a Location: no requests of their own."""
 
     module = "locations"
@@ -183,22 +218,6 @@ class _LocationChild(OCPIStream):
             self._mark_complete(context)
         self.logger.info("%s: done: %d records (from the locations read)", self.name, emitted)
 
-
-    def spooled_record(self, record: dict[str, Any], private: bool) -> dict[str, Any]:
-        """``output_record``: the record itself (nulls applied) where privacy would leave it
-        unchanged, which a check in C tells faster than the filter rebuilds it."""
-        check = self._unchanged[private]
-        if check is not None:
-            output = check.output(record)
-            if output is not None:
-                return output
-        return self.output_record(record, private)
-
-    @cached_property
-    def _unchanged(self) -> tuple[Unchanged | None, Unchanged | None]:
-        if self._flattened_objects:  # output_record also drops null objects then
-            return None, None
-        return self.ocpi_tap.privacy.unchanged(self.name)
 
     @property
     def _writes_raw(self) -> bool:

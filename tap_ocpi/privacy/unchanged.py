@@ -15,6 +15,7 @@ small, and nearly always passed as they are.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,15 +43,38 @@ class Unchanged:
     kind: Any
     nulls: frozenset[str]
 
-    def output(self, record: Record) -> Record | None:
-        """The filter's output for ``record``, or None when the filter must decide."""
+    @functools.cached_property
+    def _list_kind(self) -> Any:
+        return list[self.kind]  # type: ignore[name-defined]
+
+    def outputs(self, records: list[Record]) -> list[Record] | None:
+        """The filter's outputs for all of ``records``, or None unless each passes the check
+        (then ask ``output`` record by record). The records themselves where no field is
+        nulled: for a caller that only encodes them. One call for a location's children."""
+        try:
+            msgspec.convert(records, self._list_kind)
+        except Exception:  # as in output
+            return None
+        nulls = self.nulls
+        if not nulls:
+            return records
+        return [
+            record
+            if nulls.isdisjoint(record)
+            else {name: None if name in nulls else value for name, value in record.items()}
+            for record in records
+        ]
+
+    def output(self, record: Record, *, copy: bool = True) -> Record | None:
+        """The filter's output for ``record``, or None when the filter must decide. Without
+        ``copy`` it may be ``record`` itself (for a caller that only encodes it)."""
         try:
             msgspec.convert(record, self.kind)
         except Exception:  # ValidationError (something would change), or the unforeseen
             return None
         nulls = self.nulls
         if nulls.isdisjoint(record):
-            return record.copy()  # a new dict, as the filter returns
+            return record.copy() if copy else record  # the filter returns a new dict
         return {name: None if name in nulls else value for name, value in record.items()}
 
 
