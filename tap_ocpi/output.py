@@ -49,6 +49,25 @@ class SingerOutput(MsgSpecWriter):
         if len(pending) >= BLOCK_BYTES:
             self.flush()
 
+    def encode(self, value: Any) -> bytes:
+        """``value`` as this writer encodes it within a message."""
+        return encoder.encode(value)
+
+    def write_json_records(self, head: bytes, lines: bytes, time_extracted: Any) -> None:
+        """RECORD messages around JSON lines (one record a line, encoded by ``encode``):
+        ``head`` is the message up to its record (``{"type":"RECORD","stream":…,"record":``);
+        the bytes ``write_record`` writes for the same records and ``time_extracted``, made
+        in C (a JSON line has no raw newline but its end)."""
+        if not lines:
+            return
+        tail = b',"time_extracted":' + encoder.encode(time_extracted) + b"}\n"
+        pending = self._pending
+        # One append: a signal handler that writes the final STATE (write_message) finds
+        # whole lines only.
+        pending += b"".join((head, lines[:-1].replace(b"\n", tail + head), tail))
+        if len(pending) >= BLOCK_BYTES:
+            self.flush()
+
     def flush(self) -> None:
         """Write what is pending, all of it: the reader never sees a torn line."""
         if not self._pending:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -35,14 +35,17 @@ class ChildSpool:
 
     One anonymous temporary file per kind (no name, removed when closed): memory stays flat
     however many locations a platform has, and each replay reads only its own kind. Records
-    go to disk as JSON lines, encoded by the Singer writer's own encoder: the replay hands
-    each line to the writer as it is (``msgspec.Raw``, the same bytes the writer would
-    encode from the record) or, where the SDK must see a dict, decodes it (output records
-    hold JSON values only, which come back as they were). Only selected children are kept.
+    go to disk as JSON lines, encoded by the Singer writer's own encoder, a location's
+    children of one kind in one call: the replay hands blocks of lines to the writer as
+    they are (``blocks``: the bytes it would encode from the records, sdk.py) or, where the
+    SDK must see dicts, decodes them (``records``: output records hold JSON values only,
+    which come back as they were). Only selected children are kept.
     """
 
     #: Records kept in memory before they are written to their file.
     FRAME_RECORDS = 1000
+    #: Bytes read at a time by ``blocks``.
+    BLOCK_BYTES = 1 << 18
 
     def __init__(self, evses: _LocationChild | None, connectors: _LocationChild | None) -> None:
         self._streams = (evses, connectors)
@@ -54,6 +57,7 @@ class ChildSpool:
         )
         self._pending = (bytearray(), bytearray())
         self._counts = [0, 0]
+        self._totals = [0, 0]
 
     def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
         """Keep one location's children, as their streams will write them."""
@@ -64,6 +68,7 @@ class ChildSpool:
             pending = self._pending[position]
             pending += self._encoded(stream, records, private)
             self._counts[position] += len(records)
+            self._totals[position] += len(records)
             if self._counts[position] >= self.FRAME_RECORDS:
                 self._write(position)
 
@@ -83,25 +88,42 @@ class ChildSpool:
     def _write(self, position: int) -> None:
         pending = self._pending[position]
         if pending:
-            self._files[position].write(pending)
+            file = self._files[position]
+            file.seek(0, io.SEEK_END)  # after a replay too
+            file.write(pending)
             pending.clear()
         self._counts[position] = 0
 
-    def records(self, position: int, *, raw: bool = False) -> Iterator[Any]:
-        """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came: dicts,
-        or with ``raw`` each record's JSON as ``msgspec.Raw`` (for the lean writer)."""
+    def records(self, position: int) -> Iterator[dict[str, Any]]:
+        """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came."""
+        decode = msgspec.json.Decoder(dict[str, Any]).decode
+        for line in self._file(position):
+            yield decode(line)
+
+    def blocks(self, position: int) -> Iterator[bytes]:
+        """The same records as ``records``, as blocks of whole JSON lines (for the writer)."""
+        file = self._file(position)
+        rest = b""
+        while chunk := file.read(self.BLOCK_BYTES):
+            cut = chunk.rfind(b"\n") + 1
+            if cut:
+                yield rest + chunk[:cut]
+                rest = chunk[cut:]
+            else:
+                rest += chunk
+        if rest:  # unreachable: every record ends with a newline
+            yield rest
+
+    def count(self, position: int) -> int:
+        """How many records of one kind are kept."""
+        return self._totals[position]
+
+    def _file(self, position: int) -> IO[bytes]:
         self._write(position)
         file = self._files[position]
         file.flush()
         file.seek(0)
-        if raw:
-            wrap = msgspec.Raw
-            for line in file:
-                yield wrap(line[:-1])  # a JSON line holds no raw newline: it ends the record
-        else:
-            decode = msgspec.json.Decoder(dict[str, Any]).decode
-            for line in file:
-                yield decode(line)
+        return file
 
     def close(self) -> None:
         for file in self._files:
@@ -198,7 +220,19 @@ class _LocationChild(_PlaceStream):
     module = "locations"
     position: ClassVar[int]  # 0: evses, 1: connectors (ChildSpool.records)
 
-    def get_records(self, context: Context | None) -> Iterable[Any]:
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        return self._replay(context, ChildSpool.records)
+
+    def json_records(self, context: Context | None) -> Iterator[bytes] | None:
+        """The spooled JSON lines, written as they are (sdk.py), unless flattening needs
+        the records as dicts (it also drops their null objects, see `output_record`)."""
+        if self._flattened_objects:
+            return None
+        return self._replay(context, ChildSpool.blocks)
+
+    def _replay(
+        self, context: Context | None, read: Callable[[ChildSpool, int], Iterator[Any]]
+    ) -> Iterator[Any]:
         if self.module not in self.platform.modules:
             return
         locations = self.ocpi_tap.streams["locations"]
@@ -207,34 +241,15 @@ class _LocationChild(_PlaceStream):
         if locations.unavailable:  # no URL served the list: nothing read, nothing settled
             return
         self._records_final = True  # privacy was applied when they were spooled
-        emitted = 0
-        for record in spool.records(self.position, raw=self._writes_raw):
-            emitted += 1
-            yield record
+        yield from read(spool, self.position)
         self.incomplete = locations.incomplete
         if not locations.read_complete:
             self._hold_bookmark(context)
         else:
             self._mark_complete(context)
-        self.logger.info("%s: done: %d records (from the locations read)", self.name, emitted)
-
-
-    @property
-    def _writes_raw(self) -> bool:
-        """Whether the spooled JSON can go to the writer as it is: the lean RECORD write
-        (sdk.py) with nothing between the record and the encoder (no flattening, no batch
-        files; both need dicts)."""
-        return (
-            self._lean_output
-            and self._lean_flatten is None
-            and not self._flattened_objects
-            and not self.get_batch_config(self.config)
+        self.logger.info(
+            "%s: done: %d records (from the locations read)", self.name, spool.count(self.position)
         )
-
-    def post_process(self, row: Any, context: Context | None = None) -> Any:
-        if type(row) is msgspec.Raw:  # an output record already (see _writes_raw)
-            return row
-        return super().post_process(row, context)
 
 
 class EvsesStream(_LocationChild):

@@ -31,7 +31,7 @@ _SCALAR: Any = str | int | float | bool | None
 _PASSED_LEAF: Any = _SCALAR | list[_SCALAR]
 
 
-class _NotExpressible(Exception):
+class _NotExpressibleError(Exception):
     """The rule does something the check cannot express (a pseudonym): no shortcut."""
 
 
@@ -89,7 +89,7 @@ def unchanged_check(rule: Rule) -> Unchanged | None:
             for name, child in rule.children
         ]
         kind = _struct("Record", fields, forbid=rule.unknown is BLANK, unknown=rule.unknown)
-    except _NotExpressible:
+    except _NotExpressibleError:
         return None
     return Unchanged(kind, nulls)
 
@@ -104,7 +104,7 @@ def _value_type(rule: Rule) -> Any:
         return _PASSED_LEAF
     if rule.kind is OBJECT:
         return _object_type(rule)
-    raise _NotExpressible  # HASH: a pseudonym replaces the value
+    raise _NotExpressibleError  # HASH: a pseudonym replaces the value
 
 
 def _object_type(rule: Rule) -> Any:
@@ -117,14 +117,14 @@ def _object_type(rule: Rule) -> Any:
     elif rule.scalar is PASS or rule.scalar is VERBATIM:
         item = struct | _SCALAR
     else:
-        raise _NotExpressible
-    return item | list[item]  # type: ignore[valid-type]
+        raise _NotExpressibleError
+    return item | list[item]
 
 
 def _struct(title: str, fields: list[Any], *, forbid: bool, unknown: Any) -> Any:
     if not forbid and unknown is not VERBATIM:
-        raise _NotExpressible  # unknown fields pseudonymised
+        raise _NotExpressibleError  # unknown fields pseudonymised
     if not all(name.isidentifier() for name, *_ in fields):
-        raise _NotExpressible
+        raise _NotExpressibleError
     # gc=False: checked and dropped at once, never in a cycle.
     return msgspec.defstruct(title, fields, kw_only=True, forbid_unknown_fields=forbid, gc=False)
