@@ -35,17 +35,27 @@ class _NotExpressibleError(Exception):
     """The rule does something the check cannot express (a pseudonym): no shortcut."""
 
 
+#: Field name -> the fields below it to null, or None: null the field itself.
+NullTree = dict[str, "NullTree | None"]
+
+
 @dataclass(frozen=True)
 class Unchanged:
     """The check of one stream and place context: a record that converts to ``kind`` is
-    the filter's output once its fields in ``nulls`` (blanked whole) are null."""
+    the filter's output once the fields the rules blank whole (``nulls``: any value there
+    becomes null) are null. ``nested``: whether some of them are inside objects."""
 
     kind: Any
-    nulls: frozenset[str]
+    nulls: NullTree
+    nested: bool
 
     @functools.cached_property
     def _list_kind(self) -> Any:
         return list[self.kind]  # type: ignore[name-defined]
+
+    @functools.cached_property
+    def _top(self) -> frozenset[str]:
+        return frozenset(self.nulls)
 
     def outputs(self, records: list[Record]) -> list[Record] | None:
         """The filter's outputs for all of ``records``, or None unless each passes the check
@@ -55,15 +65,9 @@ class Unchanged:
             msgspec.convert(records, self._list_kind)
         except Exception:  # as in output
             return None
-        nulls = self.nulls
-        if not nulls:
+        if not self.nulls:
             return records
-        return [
-            record
-            if nulls.isdisjoint(record)
-            else {name: None if name in nulls else value for name, value in record.items()}
-            for record in records
-        ]
+        return [self._nulled(record, copy=False) for record in records]
 
     def output(self, record: Record, *, copy: bool = True) -> Record | None:
         """The filter's output for ``record``, or None when the filter must decide. Without
@@ -72,45 +76,77 @@ class Unchanged:
             msgspec.convert(record, self.kind)
         except Exception:  # ValidationError (something would change), or the unforeseen
             return None
-        nulls = self.nulls
-        if nulls.isdisjoint(record):
+        return self._nulled(record, copy=copy)
+
+    def _nulled(self, record: Record, *, copy: bool) -> Record:
+        if self.nested:
+            return _null_in(record, self.nulls)
+        top = self._top
+        if top.isdisjoint(record):
             return record.copy() if copy else record  # the filter returns a new dict
-        return {name: None if name in nulls else value for name, value in record.items()}
+        return {name: None if name in top else value for name, value in record.items()}
+
+
+def _null_in(value: Any, tree: NullTree) -> Any:
+    """A copy of the objects on the tree's paths, their fields on it null (arrays are
+    transparent); what is off the paths is shared, not copied."""
+    if type(value) is dict:
+        out = value.copy()
+        for name, below in tree.items():
+            if name in out:  # absent stays absent, as in the filter
+                out[name] = None if below is None else _null_in(out[name], below)
+        return out
+    if type(value) is list:
+        return [_null_in(item, tree) for item in value]
+    return value
 
 
 def unchanged_check(rule: Rule) -> Unchanged | None:
     """The check for a record's root rule, or None where the rules cannot be checked so."""
     if rule.kind is not OBJECT:
         return None
+    nulls: NullTree = {}
     try:
-        nulls = frozenset(name for name, child in rule.children if child.kind is BLANK)
-        fields = [
-            (name, Any if name in nulls else _value_type(child), None)
-            for name, child in rule.children
-        ]
-        kind = _struct("Record", fields, forbid=rule.unknown is BLANK, unknown=rule.unknown)
+        kind = _struct(
+            "Record", _fields(rule, nulls), forbid=rule.unknown is BLANK, unknown=rule.unknown
+        )
     except _NotExpressibleError:
         return None
-    return Unchanged(kind, nulls)
+    nested = any(below is not None for below in nulls.values())
+    return Unchanged(kind, nulls, nested)
+
+
+def _fields(rule: Rule, nulls: NullTree) -> list[Any]:
+    """The struct fields of an object rule; its fields blanked whole (any value: null) go
+    into ``nulls``, with those of the objects below."""
+    fields = []
+    for name, child in rule.children:
+        if child.kind is BLANK:
+            nulls[name] = None
+            fields.append((name, Any, None))
+        elif child.kind is OBJECT:
+            below: NullTree = {}
+            fields.append((name, _object_type(child, below), None))
+            if below:
+                nulls[name] = below
+        else:
+            fields.append((name, _value_type(child), None))
+    return fields
 
 
 def _value_type(rule: Rule) -> Any:
-    """The type of the values of a field that ``rule`` leaves as they are."""
-    if rule.kind is BLANK:
-        return None  # only null stays null
+    """The type of the values of a leaf field that ``rule`` leaves as they are."""
     if rule.kind is VERBATIM or (rule.kind is PASS and rule.opaque):
         return Any
     if rule.kind is PASS:
         return _PASSED_LEAF
-    if rule.kind is OBJECT:
-        return _object_type(rule)
     raise _NotExpressibleError  # HASH: a pseudonym replaces the value
 
 
-def _object_type(rule: Rule) -> Any:
+def _object_type(rule: Rule, nulls: NullTree) -> Any:
     # filters._build_object: a dict by its fields' rules, a list item by item (arrays are
     # transparent), anything else by the `scalar` rule.
-    fields = [(name, _value_type(child), None) for name, child in rule.children]
+    fields = _fields(rule, nulls)
     struct = _struct("Object", fields, forbid=rule.unknown is BLANK, unknown=rule.unknown)
     if rule.scalar is BLANK:
         item: Any = struct | None
