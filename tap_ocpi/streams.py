@@ -137,10 +137,11 @@ class _PlaceStream(OCPIStream):
     def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
         """The record itself (blanked fields nulled) where privacy would leave it unchanged,
         which a check in C (privacy/unchanged.py) tells faster than the filter rebuilds it;
-        else the general path."""
+        else the general path. `row` is the caller's to give away (a record just normalised
+        and split, or decoded from the spool): no copy."""
         check = self._unchanged[private]
         if check is not None:
-            output = check.output(row)
+            output = check.output(row, copy=False)
             if output is not None:
                 return output
         return super().output_record(row, private)
