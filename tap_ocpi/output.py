@@ -55,6 +55,20 @@ class SingerOutput(MsgSpecWriter):
         if len(pending) >= BLOCK_BYTES:
             self.flush()
 
+    def write_json_records(self, frame: RecordFrame, lines: bytes) -> None:
+        """RECORD messages around JSON lines (one record a line, encoded by this writer's
+        encoder): the bytes ``write_framed`` writes for the same records, made in C (a JSON
+        line has no raw newline but its end)."""
+        if not lines:
+            return
+        head, tail = frame.head, frame.tail
+        pending = self._pending
+        # One append: a signal handler that writes the final STATE (write_message) finds
+        # whole lines only.
+        pending += b"".join((head, lines[:-1].replace(b"\n", tail + head), tail))
+        if len(pending) >= BLOCK_BYTES:
+            self.flush()
+
     def flush(self) -> None:
         """Write what is pending, all of it: the reader never sees a torn line."""
         if not self._pending:
@@ -85,8 +99,8 @@ class SingerOutput(MsgSpecWriter):
 
 @dataclass(frozen=True)
 class RecordFrame:
-    """What every RECORD line of one stream and one page has around its record, encoded
-    once: the bytes ``write_record`` would give the same message, record aside."""
+    """What every RECORD line of one stream and one page (or spool block) has around its
+    record, encoded once: the SDK's message, record aside."""
 
     head: bytes
     tail: bytes

@@ -12,12 +12,13 @@ that grows with pages, not with locations.
 from __future__ import annotations
 
 import io
-import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import msgspec
+from singer_sdk.contrib.msgspec import encoder
 
 from tap_ocpi.client import OCPIStream
 from tap_ocpi.normalize import split_location
@@ -26,21 +27,27 @@ from tap_ocpi.privacy import is_private
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
+    from tap_ocpi.privacy.unchanged import Unchanged
+
 
 class ChildSpool:
     """The EVSEs and connectors of one run's locations, as output records, on disk.
 
     One anonymous temporary file per kind (no name, removed when closed): memory stays flat
     however many locations a platform has, and each replay reads only its own kind. Records
-    go to disk in MessagePack frames of `FRAME_RECORDS` (about 4x cheaper to write and read
-    back than a pickle per location; output records hold JSON values only, which MessagePack
-    returns as they were). Only selected children are kept.
+    go to disk as JSON lines, encoded by the Singer writer's own encoder, a location's
+    children of one kind in one call: the replay hands blocks of lines to the writer as
+    they are (``blocks``: the bytes it would encode from the records, sdk.py) or, where the
+    SDK must see dicts, decodes them (``records``: output records hold JSON values only,
+    which come back as they were). Only selected children are kept.
     """
 
+    #: Records kept in memory before they are written to their file.
     FRAME_RECORDS = 1000
-    _LENGTH = struct.Struct("<I")
+    #: Bytes read at a time by ``blocks``.
+    BLOCK_BYTES = 1 << 18
 
-    def __init__(self, evses: OCPIStream | None, connectors: OCPIStream | None) -> None:
+    def __init__(self, evses: _LocationChild | None, connectors: _LocationChild | None) -> None:
         self._streams = (evses, connectors)
         # Closed with the spool (close) or the process; a context manager cannot span the
         # locations read and the children's replays.
@@ -48,8 +55,9 @@ class ChildSpool:
             tempfile.TemporaryFile() if stream else io.BytesIO()  # noqa: SIM115
             for stream in self._streams
         )
-        self._pending: tuple[list[dict[str, Any]], ...] = ([], [])
-        self._encode = msgspec.msgpack.Encoder().encode
+        self._pending = (bytearray(), bytearray())
+        self._counts = [0, 0]
+        self._totals = [0, 0]
 
     def add(self, evses: list[dict], connectors: list[dict], private: bool) -> None:
         """Keep one location's children, as their streams will write them."""
@@ -58,34 +66,98 @@ class ChildSpool:
             if stream is None or not records:
                 continue
             pending = self._pending[position]
-            pending.extend(stream.output_record(record, private) for record in records)
-            if len(pending) >= self.FRAME_RECORDS:
+            pending += self._encoded(stream, records, private)
+            self._counts[position] += len(records)
+            self._totals[position] += len(records)
+            if self._counts[position] >= self.FRAME_RECORDS:
                 self._write(position)
+
+    @staticmethod
+    def _encoded(stream: _LocationChild, records: list[dict], private: bool) -> bytes:
+        """The output records as JSON lines: in one call each where privacy leaves every one
+        of them as it is (commonly), else record by record."""
+        check = stream.unchanged_check(private)
+        outputs = None if check is None else check.outputs(records)
+        if outputs is None:
+            outputs = []
+            for record in records:
+                output = None if check is None else check.output(record, copy=False)
+                outputs.append(stream.output_record(record, private) if output is None else output)
+        return encoder.encode_lines(outputs)
 
     def _write(self, position: int) -> None:
         pending = self._pending[position]
         if pending:
-            frame = self._encode(pending)
-            self._files[position].write(self._LENGTH.pack(len(frame)) + frame)
+            file = self._files[position]
+            file.seek(0, io.SEEK_END)  # after a replay too
+            file.write(pending)
             pending.clear()
+        self._counts[position] = 0
 
     def records(self, position: int) -> Iterator[dict[str, Any]]:
         """Replay one kind (0: EVSEs, 1: connectors) in the order the locations came."""
+        decode = msgspec.json.Decoder(dict[str, Any]).decode
+        for line in self._file(position):
+            yield decode(line)
+
+    def blocks(self, position: int) -> Iterator[bytes]:
+        """The same records as ``records``, as blocks of whole JSON lines (for the writer)."""
+        file = self._file(position)
+        rest = b""
+        while chunk := file.read(self.BLOCK_BYTES):
+            cut = chunk.rfind(b"\n") + 1
+            if cut:
+                yield rest + chunk[:cut]
+                rest = chunk[cut:]
+            else:
+                rest += chunk
+        if rest:  # unreachable: every record ends with a newline
+            yield rest
+
+    def count(self, position: int) -> int:
+        """How many records of one kind are kept."""
+        return self._totals[position]
+
+    def _file(self, position: int) -> IO[bytes]:
         self._write(position)
         file = self._files[position]
         file.flush()
         file.seek(0)
-        decode = msgspec.msgpack.Decoder(list[dict[str, Any]]).decode
-        while header := file.read(self._LENGTH.size):
-            (length,) = self._LENGTH.unpack(header)
-            yield from decode(file.read(length))
+        return file
 
     def close(self) -> None:
         for file in self._files:
             file.close()
 
 
-class LocationsStream(OCPIStream):
+class _PlaceStream(OCPIStream):
+    """Locations, EVSEs and connectors: records that privacy nearly always leaves as they
+    are (public places' fields pass, private places' are blanked whole)."""
+
+    def output_record(self, row: dict[str, Any], private: bool) -> dict[str, Any]:
+        """The record itself (blanked fields nulled) where privacy would leave it unchanged,
+        which a check in C (privacy/unchanged.py) tells faster than the filter rebuilds it;
+        else the general path. `row` is the caller's to give away (a record just normalised
+        and split, or decoded from the spool): no copy."""
+        check = self._unchanged[private]
+        if check is not None:
+            output = check.output(row, copy=False)
+            if output is not None:
+                return output
+        return super().output_record(row, private)
+
+    def unchanged_check(self, private: bool) -> Unchanged | None:
+        """The check that tells a record ``output_record`` returns as it is (nulls apart)."""
+        return self._unchanged[private]
+
+    @cached_property
+    def _unchanged(self) -> tuple[Unchanged | None, Unchanged | None]:
+        if self._flattened_objects:  # output_record also drops null objects then
+            return None, None
+        return self.ocpi_tap.privacy.unchanged(self.name)
+
+
+class LocationsStream(_PlaceStream):
     """Charging locations (addresses of public ones are public data)."""
 
     name = "locations"
@@ -118,9 +190,9 @@ class LocationsStream(OCPIStream):
                 window["date_from"] = min(window["date_from"], start)
         return window
 
-    def _child(self, name: str) -> OCPIStream | None:
+    def _child(self, name: str) -> _LocationChild | None:
         stream = self.ocpi_tap.streams[name]
-        return stream if isinstance(stream, OCPIStream) and stream.selected else None
+        return stream if isinstance(stream, _LocationChild) and stream.selected else None
 
     def emit(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         location, evses, connectors = split_location(record)
@@ -143,13 +215,25 @@ class LocationsStream(OCPIStream):
         return self._read and not self.incomplete and not self.unavailable and accepted
 
 
-class _LocationChild(OCPIStream):
+class _LocationChild(_PlaceStream):
     """Base of the streams that are nested in a Location: no requests of their own."""
 
     module = "locations"
     position: ClassVar[int]  # 0: evses, 1: connectors (ChildSpool.records)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        return self._replay(context, ChildSpool.records)
+
+    def json_records(self, context: Context | None) -> Iterator[bytes] | None:
+        """The spooled JSON lines, written as they are (sdk.py), unless flattening needs
+        the records as dicts (it also drops their null objects, see `output_record`)."""
+        if self._flattened_objects:
+            return None
+        return self._replay(context, ChildSpool.blocks)
+
+    def _replay(
+        self, context: Context | None, read: Callable[[ChildSpool, int], Iterator[Any]]
+    ) -> Iterator[Any]:
         if self.module not in self.platform.modules:
             return
         locations = self.ocpi_tap.streams["locations"]
@@ -159,16 +243,15 @@ class _LocationChild(OCPIStream):
             return
         self._records_final = True  # privacy was applied when they were spooled
         self.mark_extracted()
-        emitted = 0
-        for record in spool.records(self.position):
-            emitted += 1
-            yield record
+        yield from read(spool, self.position)
         self.incomplete = locations.incomplete
         if not locations.read_complete:
             self._hold_bookmark(context)
         else:
             self._mark_complete(context)
-        self.logger.info("%s: done: %d records (from the locations read)", self.name, emitted)
+        self.logger.info(
+            "%s: done: %d records (from the locations read)", self.name, spool.count(self.position)
+        )
 
 
 class EvsesStream(_LocationChild):

@@ -27,6 +27,7 @@ from tap_ocpi.privacy.rules import (
 )
 from tap_ocpi.privacy.settings import quote, read_salt, read_setting, split_path
 from tap_ocpi.privacy.shapes import deref, shape_of
+from tap_ocpi.privacy.unchanged import Unchanged, unchanged_check
 from tap_ocpi.schemas import PRIMARY_KEYS
 
 LOGGER = logging.getLogger("tap_ocpi.privacy")
@@ -156,6 +157,18 @@ class PrivacyPolicy:
         public, private = keep_of(rules.public), keep_of(rules.private)
         if public is None or private is None:
             return None
+        return public, private
+
+    def unchanged(self, stream: str) -> tuple[Unchanged | None, Unchanged | None]:
+        """The checks (public place, private place) of records the stream's filter returns
+        unchanged but for fields blanked whole (see unchanged.py); None where there is none.
+        Built after ``filter_for`` would be: a stream that needs a salt it lacks fails there."""
+        rules = self._rules.get(stream)
+        if rules is None:
+            raise OCPIError(f"privacy: no schema for stream {quote(stream)}")
+        self.check_salt([stream])
+        public = unchanged_check(rules.public)
+        private = public if rules.public == rules.private else unchanged_check(rules.private)
         return public, private
 
     def pseudonym(self) -> Transform:

@@ -193,7 +193,7 @@ def main() -> int:
     tap.__dict__["platform"] = Platform(
         version=args.version,
         wire_version=args.version,
-        modules={},
+        modules={"locations": "http://127.0.0.1:9/locations"} if args.stream == "locations" else {},
         owner=owner,
         roles_known=True,
     )
@@ -213,6 +213,26 @@ def main() -> int:
             data = decode(page)["data"] if records is None else records
             yield ListPage("", data, records is not None, [], None, None)
 
+    def whole_children() -> None:
+        """Locations read (children spooled), then the EVSE and connector replays."""
+        from tap_ocpi.streams import ChildSpool, LocationsStream  # noqa: PLC0415
+
+        assert isinstance(stream, LocationsStream)
+        seen = KeySet()
+        read = first_read(seen)
+        records = (r for page in pages(False) for r in stream._new_records(page, seen, read))
+        children = [tap.streams[name] for name in ("evses", "connectors")]
+        stream._spool = ChildSpool(*children)  # type: ignore[arg-type]
+        stream.get_records = lambda _context: records  # type: ignore[method-assign]
+        for _ in stream._sync_records(None):
+            pass
+        stream._read = True
+        for child in children:
+            for _ in child._sync_records(None):
+                pass
+        stream._spool.close()
+        writer.flush()
+
     def whole(fast: bool) -> Callable[[], None]:
         def run() -> None:
             seen = KeySet()
@@ -226,6 +246,8 @@ def main() -> int:
         return run
 
     step("WHOLE, general path: decode + normalize + privacy + SDK + write", whole(False))
+    if args.stream == "locations":
+        step("WHOLE + children: locations, then EVSEs and connectors replayed", whole_children)
     if page_decoder is not None:
         step("WHOLE, fast path: PageDecoder + SDK + write", whole(True))
 

@@ -7,6 +7,10 @@
 - ``SingerOutput`` and ``OCPIStream._write_record_message``: RECORD messages encoded from
   the dict and written in blocks. Checked end to end: a sync with every fast path on
   writes the same messages as one with all of them off (the SDK's own path).
+- Locations' EVSEs and connectors (streams.py): privacy's unchanged check instead of the
+  filter (tests/unit/test_privacy_unchanged.py compares them record by record), spooled as
+  JSON lines and written a block at a time (sdk.py). Checked end to end against the
+  filter and the SDK's record loop, STATE messages included.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from tap_ocpi.mock_platform import MockPlatform, PlatformConfig
 from tap_ocpi.normalize import normalizer
 from tap_ocpi.privacy import PrivacyPolicy, is_private
 from tap_ocpi.schemas import STREAM_SCHEMAS
+from tap_ocpi.sdk import StreamInternals
+from tap_ocpi.streams import ChildSpool, _PlaceStream
 from tap_ocpi.tap import TapOCPI
 
 SALT = "fast-path-test-salt-0123"
@@ -579,6 +585,74 @@ def test_batch_files_hold_the_records_the_record_messages_hold(
                     batched.setdefault(message["stream"], []).extend(map(json.loads, lines))
     assert batched == expected
     assert {"sessions", "tokens", "cdrs", "tariffs"} <= set(batched)
+
+
+PLACES = ("locations", "evses", "connectors")
+PLACE_SETTINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "pass everything": {"privacy_pass": {s: ["."] for s in PLACES}},
+    "pass nested paths": {
+        "privacy_pass": {"evses": ["status_schedule", "parking"], "connectors": ["tariff_ids"]}
+    },
+    "pseudonymise a child field": {"privacy_hash": {"evses": ["evse_id"]}},
+    "flattening": {"flattening_enabled": True, "flattening_max_depth": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def places_platform() -> Iterator[MockPlatform]:
+    """Enough locations for private ones among them (a home's driveway, unpublished)."""
+    config = PlatformConfig(seed=7, locations=120, sessions=20, tokens=5, tariffs=3, clients=2)
+    with MockPlatform(config) as running:
+        yield running
+
+
+@pytest.mark.parametrize("setting", PLACE_SETTINGS)
+def test_location_children_write_what_the_sdk_path_writes(
+    places_platform: MockPlatform,
+    setting: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """EVSEs and connectors of public and private locations: the unchanged check and the
+    block writer against the filter and the SDK's loop, a STATE every 7 records (the
+    boundaries fall inside blocks), the spool read back in blocks of a few records."""
+    config = tap_config(
+        places_platform,
+        {"ocpi_version": "2.2.1", "privacy_salt": SALT, "page_size": 50},
+        PLACE_SETTINGS[setting],
+    )
+    blocks: list[str] = []
+    original = StreamInternals._sync_json_records
+
+    def spy(stream: StreamInternals, lines: Any) -> Any:
+        blocks.append(stream.name)
+        return original(stream, lines)
+
+    monkeypatch.setattr(StreamInternals, "STATE_MSG_FREQUENCY", 7)
+    monkeypatch.setattr(ChildSpool, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(ChildSpool, "FRAME_RECORDS", 5)
+    with monkeypatch.context() as patch:
+        patch.setattr(StreamInternals, "_sync_json_records", spy)
+        _, fast = _sync(config, capfd)
+    with monkeypatch.context() as patch:
+        patch.setattr(OCPIStream, "_page_decoder", None)
+        patch.setattr(OCPIStream, "_lean_output", False)
+        patch.setattr(StreamInternals, "json_records", lambda _self, _context: None)
+        patch.setattr(_PlaceStream, "_unchanged", (None, None))  # the filter, always
+        _, general = _sync(config, capfd)
+    assert _comparable(fast) == _comparable(general)
+    records = [m for m in general if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} >= set(PLACES)
+    evses = [m["record"] for m in records if m["stream"] == "evses"]
+    assert len(evses) > 3 * 7
+    if setting == "default":  # both place contexts were written
+        assert any(e.get("status") is None for e in evses)
+        assert any(e.get("status") is not None for e in evses)
+    if setting != "flattening":
+        assert sorted(blocks) == ["connectors", "evses"]  # written a block at a time
+    else:
+        assert blocks == []  # flattening needs the records as dicts
 
 
 # -- the block writer ------------------------------------------------------------------------------

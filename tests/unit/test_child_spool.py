@@ -81,3 +81,21 @@ def test_values_come_back_with_their_types() -> None:
         assert list(spool.records(1)) == []  # connectors not selected: nothing kept
     finally:
         spool.close()
+
+
+def test_blocks_hold_whole_lines_of_the_records_replayed() -> None:
+    evses, connectors = child_streams()
+    spool = ChildSpool(evses, connectors)
+    spool.BLOCK_BYTES = 100  # smaller than most records: lines span reads
+    try:
+        for evse_records, connector_records, private in platform_children()[:60]:
+            spool.add(evse_records, connector_records, private)
+        for position in (0, 1):
+            blocks = list(spool.blocks(position))
+            assert len(blocks) > 10
+            assert all(block.endswith(b"\n") for block in blocks)
+            lines = b"".join(blocks).splitlines()
+            assert [msgspec.json.decode(line) for line in lines] == list(spool.records(position))
+            assert len(lines) == spool.count(position)
+    finally:
+        spool.close()

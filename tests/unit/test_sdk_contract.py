@@ -35,6 +35,7 @@ def params(func: Any) -> list[str]:
 def test_every_sdk_internal_used_still_has_its_signature() -> None:
     assert params(Stream._increment_stream_state) == ["self", "latest_record", "context"]
     assert params(Stream._write_record_message) == ["self", "record"]
+    assert params(Stream._sync_records) == ["self", "context", "write_messages"]
     assert params(RESTStream._write_request_duration_log) == [
         "self",
         "endpoint",
@@ -83,7 +84,8 @@ def test_every_override_of_an_sdk_internal_is_in_sdk_py() -> None:
         assert not _own_overrides(stream_type, stream_internals, (StreamInternals,))
     assert not _own_overrides(TapOCPI, _internals(Tap, PluginBase), (TapInternals,))
     # and sdk.py's overrides still name something the SDK has
-    for name in _internals(StreamInternals) - {"_lean_output", "_lean_flatten"}:
+    own = {"_lean_output", "_lean_flatten", "_sync_json_records"}
+    for name in _internals(StreamInternals) - own:
         assert name in stream_internals, name
     for name in _internals(TapInternals) - {"_terminate"}:
         assert name in _internals(Tap, PluginBase), name
@@ -138,3 +140,28 @@ def test_lean_record_message_matches_the_sdks(lean: bool) -> None:
     message = json.loads(out.buffer.getvalue())
     assert message.pop("time_extracted")
     assert message == {"type": "RECORD", "stream": "tariffs", "record": record}
+
+
+def test_the_sdk_record_loop_does_what_the_block_loop_repeats() -> None:
+    """sdk.StreamInternals._sync_json_records repeats, per block, what the SDK's
+    `_sync_records` does around each record of a stream without context or partitions;
+    tests/platform/test_fast_paths.py compares the two runs' output."""
+    source = inspect.getsource(Stream._sync_records)
+    for part in (
+        "record_counter = self.get_record_counter()",
+        "timer = self.get_sync_timer()",
+        "with record_counter, timer:",
+        "record_counter.with_context(context_element)",
+        "self._write_starting_replication_value(current_context)",
+        "record = self.post_process(record, current_context)",
+        "self._write_record_message(record)",
+        "self._increment_stream_state(record, context=current_context)",
+        "% self.STATE_MSG_FREQUENCY == 0 and write_messages",
+        "self._write_state_message()",
+        "record_counter.increment()",
+        "self._finalize_state(state)",
+        "self._finalize_state(self.stream_state)",
+    ):
+        assert part in source, part
+    assert "def sync(" in inspect.getsource(Stream)
+    assert "self._sync_records(context=context)" in inspect.getsource(Stream.sync)
