@@ -49,8 +49,13 @@ class SingerOutput(MsgSpecWriter):
     def write_framed(self, frame: RecordFrame, record: Any) -> None:
         """One RECORD message: the record (a dict or a fast-path Struct) in its frame."""
         pending = self._pending
+        start = len(pending)
         pending += frame.head
-        encoder.encode_into(record, pending, -1)
+        try:
+            encoder.encode_into(record, pending, -1)
+        except BaseException:
+            del pending[start:]  # no torn line for the final flush to write
+            raise
         pending += frame.tail
         if len(pending) >= BLOCK_BYTES:
             self.flush()
@@ -73,9 +78,11 @@ class SingerOutput(MsgSpecWriter):
         """Write what is pending, all of it: the reader never sees a torn line."""
         if not self._pending:
             return
-        data, self._pending = self._pending, bytearray()
+        # Writing before the swap: a signal handler that lands between the two would find
+        # nothing pending and end the run without the records being swapped out.
         self._writing = True
         try:
+            data, self._pending = self._pending, bytearray()
             _write_all(data)
         finally:
             self._writing = False

@@ -78,11 +78,8 @@ class ChildSpool:
         of them as it is (commonly), else record by record."""
         check = stream.unchanged_check(private)
         outputs = None if check is None else check.outputs(records)
-        if outputs is None:
-            outputs = []
-            for record in records:
-                output = None if check is None else check.output(record, copy=False)
-                outputs.append(stream.output_record(record, private) if output is None else output)
+        if outputs is None:  # output_record tries the check first, record by record
+            outputs = [stream.output_record(record, private) for record in records]
         return encoder.encode_lines(outputs)
 
     def _write(self, position: int) -> None:
